@@ -1,0 +1,218 @@
+"""Batched, idempotent loading of ``PostRecord``s into Neo4j, with embeddings.
+
+Per batch of posts: work out which intentions and posts already carry an embedding in the graph,
+embed only the new ones (tails of intentions, deduplicated; post texts), then write posts, images,
+key information, intention nodes and relation-typed edges with one ``UNWIND`` statement per
+label or type, all in one transaction. Loading the same input twice leaves the same graph.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
+
+from neo4j import Driver, ManagedTransaction
+from tqdm import tqdm
+
+from kg_builder import queries
+from kg_builder.embeddings import Embedder
+from kg_builder.graph import check_embedding_meta
+from kg_builder.models import PostRecord, Rejection
+from kg_builder.readers import ReadItem
+from kg_builder.relations import Relation, normalise
+
+
+@dataclass
+class LoadSummary:
+    """What a load did, for the CLI's summary and for scripts (``as_dict``)."""
+
+    posts_read: int = 0
+    posts_loaded: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+    intention_edges: Counter[str] = field(default_factory=Counter)
+    intention_nodes_written: int = 0
+    intentions_embedded: int = 0
+    posts_embedded: int = 0
+    images: int = 0
+    key_info_links: int = 0
+    seconds: float = 0.0
+    embed_seconds: float = 0.0
+    write_seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "posts_read": self.posts_read,
+            "posts_loaded": self.posts_loaded,
+            "rejected": len(self.rejected),
+            "intention_edges": dict(self.intention_edges),
+            "intention_nodes_written": self.intention_nodes_written,
+            "intentions_embedded": self.intentions_embedded,
+            "posts_embedded": self.posts_embedded,
+            "images": self.images,
+            "key_info_links": self.key_info_links,
+            "seconds": round(self.seconds, 3),
+            "embed_seconds": round(self.embed_seconds, 3),
+            "write_seconds": round(self.write_seconds, 3),
+        }
+
+
+def _chunks(items: Iterable[ReadItem], size: int) -> Iterator[list[ReadItem]]:
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+class GraphLoader:
+    """Writes records into the graph. The driver and the embedder are passed in."""
+
+    def __init__(
+        self,
+        driver: Driver,
+        embedder: Embedder,
+        database: str = "neo4j",
+        batch_size: int = 2000,
+        embed_posts: bool = True,
+    ) -> None:
+        self.driver = driver
+        self.embedder = embedder
+        self.database = database
+        self.batch_size = batch_size
+        self.embed_posts = embed_posts
+
+    def load(
+        self, items: Iterable[ReadItem], progress: bool | None = None, total: int | None = None
+    ) -> LoadSummary:
+        """Load every record; rejections are collected, never raised."""
+        check_embedding_meta(
+            self.driver, self.database, self.embedder.model_name, self.embedder.dimension
+        )
+        summary = LoadSummary()
+        started = time.perf_counter()
+        bar = tqdm(
+            total=total, unit="post", desc="loading", file=sys.stderr,
+            disable=(not sys.stderr.isatty()) if progress is None else not progress,
+        )
+        try:
+            for chunk in _chunks(items, self.batch_size):
+                records: list[PostRecord] = []
+                for item in chunk:
+                    if isinstance(item, Rejection):
+                        summary.rejected.append(item)
+                    else:
+                        records.append(item)
+                summary.posts_read += len(chunk)
+                if records:
+                    self._load_batch(records, summary)
+                bar.update(len(chunk))
+        finally:
+            bar.close()
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+    # -- one batch -----------------------------------------------------------------------
+    def _load_batch(self, records: list[PostRecord], summary: LoadSummary) -> None:
+        # Intention nodes, deduplicated by id (first sentence seen is the node's text).
+        nodes: dict[str, tuple[Relation, str, str]] = {}
+        edges: dict[Relation, list[dict[str, Any]]] = defaultdict(list)
+        for rec in records:
+            for intent in rec.intentions:
+                tail = intent.tail
+                iid = intent.id
+                nodes.setdefault(iid, (intent.relation, intent.text, tail))
+                edges[intent.relation].append({
+                    "post": rec.id, "intention": iid, "text": intent.text, "label": intent.label,
+                    "label_votes": intent.label_votes, "source": intent.source or rec.source,
+                    "model": intent.model, "prompt_version": intent.prompt_version,
+                })
+
+        with self.driver.session(database=self.database) as session:
+            have_int = {
+                r["id"] for r in session.run(
+                    queries.existing_embedded_intentions(), ids=list(nodes)
+                )
+            }
+            have_post: dict[str, str] = {}
+            if self.embed_posts:
+                have_post = {
+                    r["id"]: r["text"] for r in session.run(
+                        queries.existing_embedded_posts(), ids=[r.id for r in records]
+                    )
+                }
+
+        t0 = time.perf_counter()
+        # Embed the tails of new intentions, once per distinct normalised tail.
+        new_ids = [iid for iid in nodes if iid not in have_int]
+        by_tail: dict[str, list[str]] = defaultdict(list)
+        tail_text: dict[str, str] = {}
+        for iid in new_ids:
+            key = normalise(nodes[iid][2])
+            by_tail[key].append(iid)
+            tail_text.setdefault(key, nodes[iid][2])
+        int_vectors: dict[str, list[float]] = {}
+        if by_tail:
+            keys = list(by_tail)
+            vectors = self.embedder.embed([tail_text[k] for k in keys])
+            for key, vec in zip(keys, vectors, strict=True):
+                as_list = vec.tolist()
+                for iid in by_tail[key]:
+                    int_vectors[iid] = as_list
+            summary.intentions_embedded += len(keys)
+        post_vectors: dict[str, list[float]] = {}
+        if self.embed_posts:
+            todo = [r for r in records if have_post.get(r.id) != r.text]
+            if todo:
+                vectors = self.embedder.embed([r.text for r in todo])
+                post_vectors = {r.id: v.tolist() for r, v in zip(todo, vectors, strict=True)}
+                summary.posts_embedded += len(todo)
+        summary.embed_seconds += time.perf_counter() - t0
+
+        post_rows = [{
+            "id": r.id, "text": r.text, "source": r.source, "split": r.split,
+            "benchmark_labels": r.benchmark_labels, "extra": r.extra,
+            "embedding": post_vectors.get(r.id),
+        } for r in records]
+        image_rows = [{
+            "post": r.id, "id": r.image.key, "file": r.image.file, "sha256": r.image.sha256,
+            "description": r.image.description,
+        } for r in records if r.image is not None]
+        key_rows: dict[str, list[dict[str, str]]] = defaultdict(list)
+        for r in records:
+            if r.key_info is None:
+                continue
+            for kind, display in r.key_info.items():
+                name = normalise(display)
+                if name:
+                    key_rows[kind].append({"post": r.id, "name": name, "display": display})
+        node_rows: dict[Relation, list[dict[str, Any]]] = defaultdict(list)
+        for iid, (relation, text, tail) in nodes.items():
+            node_rows[relation].append({
+                "id": iid, "text": text, "tail": tail, "embedding": int_vectors.get(iid),
+            })
+
+        def work(tx: ManagedTransaction) -> None:
+            tx.run(queries.merge_posts(), rows=post_rows).consume()
+            if image_rows:
+                tx.run(queries.merge_images(), rows=image_rows).consume()
+            for kind, rows in key_rows.items():
+                tx.run(queries.merge_key_info(kind), rows=rows).consume()
+            for relation, rows in node_rows.items():
+                tx.run(queries.merge_intentions(relation), rows=rows,
+                       relation=relation.value).consume()
+            for relation, rows in edges.items():
+                tx.run(queries.merge_intention_edges(relation), rows=rows).consume()
+
+        t1 = time.perf_counter()
+        with self.driver.session(database=self.database) as session:
+            session.execute_write(work)
+        summary.write_seconds += time.perf_counter() - t1
+        summary.posts_loaded += len(records)
+        summary.images += len(image_rows)
+        summary.key_info_links += sum(len(v) for v in key_rows.values())
+        summary.intention_nodes_written += len(new_ids)
+        for relation, rows in edges.items():
+            summary.intention_edges[relation.value] += len(rows)

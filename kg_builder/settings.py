@@ -1,0 +1,114 @@
+"""One typed settings object for every command, test and server (environment prefix ``MIKO_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_LOCAL_PASSWORD = "miko-local-dev"
+NEO4J_VERSION = "5.26.12"
+NEO4J_BROWSER_VERSION = "5.24.0"
+APOC_VERSION = "5.26.12"
+
+
+def _default_cache_dir() -> Path:
+    return Path.home() / ".cache" / "miko"
+
+
+class Settings(BaseSettings):
+    """Every setting of miko-kg. Environment names are ``MIKO_`` + the field name in capitals."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MIKO_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # --- Neo4j connection -------------------------------------------------------------
+    neo4j_uri: str | None = Field(
+        default=None,
+        description="Bolt URI of an existing server. Unset: the server managed by `miko neo4j`.",
+    )
+    neo4j_user: str = "neo4j"
+    neo4j_password: SecretStr = SecretStr(DEFAULT_LOCAL_PASSWORD)
+    neo4j_database: str = "neo4j"
+    neo4j_connect_timeout_s: float = 10.0
+
+    # --- managed Neo4j server ---------------------------------------------------------
+    cache_dir: Path = Field(default_factory=_default_cache_dir)
+    neo4j_home: Path | None = Field(
+        default=None, description="Install folder of the managed server (default: CACHE_DIR/neo4j-VERSION)."
+    )
+    neo4j_data_dir: Path | None = Field(
+        default=None, description="Data folder of the managed server (default: CACHE_DIR/neo4j-data)."
+    )
+    neo4j_bolt_port: int = 7687
+    neo4j_http_port: int = 7474
+    neo4j_listen_address: str = "127.0.0.1"
+    neo4j_heap: str = "4g"
+    neo4j_pagecache: str = "6g"
+    neo4j_start_timeout_s: float = 120.0
+
+    # --- embeddings -------------------------------------------------------------------
+    embedding_model: str = Field(
+        default="all-MiniLM-L6-v2",
+        description="A sentence-transformers model name or folder; all-MiniLM-L6-v2 is the packaged one.",
+    )
+    embedding_device: str = "cpu"
+    embedding_batch_size: int = 64
+
+    # --- loading ----------------------------------------------------------------------
+    write_batch_size: int = 2000
+    data_dir: Path = Field(
+        default=Path("../shared/data"), description="Folder holding miko/ and twitter_sarcasm/."
+    )
+
+    @field_validator("write_batch_size", "embedding_batch_size")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be at least 1")
+        return value
+
+    # --- derived ----------------------------------------------------------------------
+    @property
+    def managed(self) -> bool:
+        """True when miko runs the Neo4j server itself (no MIKO_NEO4J_URI given)."""
+        return self.neo4j_uri is None
+
+    @property
+    def bolt_uri(self) -> str:
+        if self.neo4j_uri:
+            return self.neo4j_uri
+        host = "127.0.0.1" if self.neo4j_listen_address in ("0.0.0.0", "") else self.neo4j_listen_address
+        return f"bolt://{host}:{self.neo4j_bolt_port}"
+
+    @property
+    def browser_url(self) -> str:
+        return f"http://localhost:{self.neo4j_http_port}/browser/"
+
+    @property
+    def resolved_neo4j_home(self) -> Path:
+        return self.neo4j_home or self.cache_dir / f"neo4j-{NEO4J_VERSION}"
+
+    @property
+    def resolved_neo4j_data_dir(self) -> Path:
+        return self.neo4j_data_dir or self.cache_dir / "neo4j-data"
+
+    def masked(self) -> dict[str, object]:
+        """Settings as a dict with secrets masked (for `miko config` and logs)."""
+        out: dict[str, object] = {}
+        for name, value in self.model_dump().items():
+            if isinstance(value, SecretStr):
+                out[name] = "**********"
+            elif isinstance(value, Path):
+                out[name] = str(value)
+            else:
+                out[name] = value
+        return out
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,74 @@
+"""Shared fixtures. Graph tests run against the real Neo4j server that scripts/test.sh starts.
+
+The suite wipes the graph it talks to, so it refuses to run unless MIKO_TEST_SCRATCH_GRAPH=1
+(scripts/test.sh sets it and starts a separate server on its own ports and data folder).
+A graph test never skips: no server means a failure that says how to start one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("MIKO_DATA_DIR", ROOT.parent / "shared" / "data"))
+MIKO_DIR = DATA_DIR / "miko"
+SARCASM_DIR = DATA_DIR / "twitter_sarcasm"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    if not (MIKO_DIR / "train.json").exists():
+        pytest.fail(f"the MIKO data is missing at {MIKO_DIR}: set MIKO_DATA_DIR to ../shared/data")
+    return DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def settings() -> Any:
+    from kg_builder.settings import Settings
+
+    return Settings()
+
+
+@pytest.fixture(scope="session")
+def driver(settings: Any) -> Iterator[Any]:
+    if os.environ.get("MIKO_TEST_SCRATCH_GRAPH") != "1":
+        pytest.exit(
+            "graph tests wipe the database they use: run them with ./scripts/test.sh, which starts "
+            "a scratch Neo4j server, or set MIKO_TEST_SCRATCH_GRAPH=1 with MIKO_NEO4J_* settings "
+            "that point at a scratch server",
+            returncode=2,
+        )
+    from kg_builder.graph import connect
+
+    drv = connect(settings)  # raises (test fails) if the server is not there
+    yield drv
+    drv.close()
+
+
+@pytest.fixture(scope="session")
+def embedder(settings: Any) -> Any:
+    from kg_builder.embeddings import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder(settings.embedding_model, batch_size=64)
+
+
+def wipe(driver: Any, database: str) -> None:
+    with driver.session(database=database) as session:
+        session.run(
+            "MATCH (n) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
+        ).consume()
+
+
+@pytest.fixture()
+def empty_graph(driver: Any, settings: Any, embedder: Any) -> Any:
+    """A wiped graph with the schema applied."""
+    from kg_builder.graph import init_schema
+
+    wipe(driver, settings.neo4j_database)
+    init_schema(driver, settings.neo4j_database, embedder.model_name, embedder.dimension)
+    return driver
