@@ -64,7 +64,7 @@ class SentenceTransformerEmbedder:
             from sentence_transformers import SentenceTransformer
             from transformers.utils import logging as hf_logging
 
-            hf_logging.disable_progress_bar()
+            hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
             self._model: Any = SentenceTransformer(path, device=device)
         except Exception as exc:
@@ -73,10 +73,11 @@ class SentenceTransformerEmbedder:
                 "downloaded at run time: point MIKO_EMBEDDING_MODEL at a local folder"
             ) from exc
         self._name = canonical_model_name(model)
-        getter = getattr(self._model, "get_embedding_dimension", None) or getattr(
-            self._model, "get_sentence_embedding_dimension")
+        getter = getattr(self._model, "get_embedding_dimension", None) or (
+            self._model.get_sentence_embedding_dimension)
         dim = getter()
-        self._dim = int(dim) if dim else int(self.embed(["probe"]).shape[1])
+        self._dim = int(dim) if dim else int(
+            self._model.encode(["probe"], convert_to_numpy=True).shape[1])
         self.batch_size = batch_size
 
     @property

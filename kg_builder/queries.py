@@ -175,4 +175,7 @@ def count_labelled_edges(relation: Relation) -> str:
 
 
 def index_states() -> str:
-    return "SHOW INDEXES YIELD name, type, state, populationPercent RETURN name, type, state, populationPercent"
+    return (
+        "SHOW INDEXES YIELD name, type, state, populationPercent "
+        "RETURN name, type, state, populationPercent"
+    )

@@ -348,11 +348,14 @@ class JsonlReader:
                     self.stats.template_mismatches[rec.relation.value] += 1
                 intentions.append(rec)
             key_info = KeyInfo.model_validate(obj["key_info"]) if obj.get("key_info") else None
+            text = obj.get("text")
+            if not isinstance(text, str):
+                return reject("missing 'text' (a string)")
             extra = {k: v for k, v in obj.items()
                      if k not in RESERVED_KEYS and EXTRA_KEY.fullmatch(k)
                      and isinstance(v, str | int | float | bool)}
             return PostRecord(
-                id=str(obj["id"]), text=obj.get("text") if isinstance(obj.get("text"), str) else "",
+                id=str(obj["id"]), text=text,
                 source=str(obj.get("source") or self.source), split=obj.get("split"),
                 image=image, key_info=key_info, intentions=intentions, extra=extra,
             )

@@ -10,12 +10,12 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from kg_builder.errors import RelationError
 
 
-class Relation(str, Enum):
+class Relation(StrEnum):
     """The nine ATOMIC relations and MIKO's Open relation."""
 
     X_NEED = "xNeed"

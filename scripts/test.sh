@@ -2,6 +2,14 @@
 # The test command: Python environment, Neo4j started, then lint, types and the whole suite
 # against the real server. Arguments go to pytest.
 source "$(dirname "$0")/env.sh"
+# The suite wipes the graph it uses: it gets a scratch server of its own (own ports and data
+# folder, same installed Neo4j), never the one `miko up` loads.
+export MIKO_NEO4J_BOLT_PORT="${MIKO_TEST_BOLT_PORT:-7688}"
+export MIKO_NEO4J_HTTP_PORT="${MIKO_TEST_HTTP_PORT:-7475}"
+export MIKO_NEO4J_DATA_DIR="${MIKO_TEST_DATA_DIR:-$CACHE/neo4j-test-data}"
+export MIKO_NEO4J_HEAP=1g MIKO_NEO4J_PAGECACHE=1g
+export MIKO_TEST_SCRATCH_GRAPH=1
+unset MIKO_NEO4J_URI
 miko neo4j start
 ruff check .
 mypy

@@ -1,0 +1,1 @@
+"""miko-kg GraphQL API over the intention graph."""

@@ -1,0 +1,107 @@
+"""Schema, bad input, injection and model-mismatch behaviour against the real server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+from kg_builder.errors import EmbeddingModelMismatchError
+from kg_builder.graph import index_states, init_schema
+from kg_builder.loader import GraphLoader
+from kg_builder.models import PostRecord
+from kg_builder.relations import Relation
+
+pytestmark = pytest.mark.graph
+
+
+def test_schema_init_twice_is_a_no_op(empty_graph: Any, settings: Any, embedder: Any) -> None:
+    first = index_states(empty_graph, settings.neo4j_database)
+    init_schema(empty_graph, settings.neo4j_database, embedder.model_name, embedder.dimension)
+    result = CliRunner().invoke(main, ["db", "init"])
+    assert result.exit_code == 0, result.output
+    second = index_states(empty_graph, settings.neo4j_database)
+    assert sorted(i["name"] for i in first) == sorted(i["name"] for i in second)
+    names = {i["name"] for i in second}
+    assert {"post_embedding", "intention_embedding", "post_text", "intention_text"} <= names
+    assert {f"intention_embedding_{r.label.lower()}" for r in Relation} <= names
+    constraints, _, _ = empty_graph.execute_query("SHOW CONSTRAINTS YIELD name RETURN name",
+                                                  database_=settings.neo4j_database)
+    assert {"post_id", "intention_id", "image_id", "keyword_name"} <= {c["name"] for c in constraints}
+
+
+def test_bad_records_are_reported_and_the_rest_loads(
+    empty_graph: Any, settings: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "posts.jsonl"
+    path.write_text("\n".join([
+        json.dumps({"id": "ok-1", "text": "a calm lake at dawn",
+                    "key_info": {"concept": "Nature", "emotion": "Calm",
+                                 "keywords": ["lake", "dawn", "Lake "]}}),
+        "{broken",
+        json.dumps({"id": "ok-2", "text": "second post", "intentions": {
+            "xWant": "After posting this Tweet, the user wants to relax.",
+            "oReact": "After viewing this Tweet, others feel calm."}}),
+        json.dumps({"id": "bad-rel", "text": "x", "intentions": {"likes": "y"}}),
+    ]) + "\n")
+    rejects = tmp_path / "rejects.jsonl"
+    result = CliRunner().invoke(main, ["load-posts", str(path), "--rejects", str(rejects)])
+    assert result.exit_code == 1
+    assert f"rejected {path}:2: invalid JSON" in result.output
+    assert f"rejected {path}:4:" in result.output and "likes" in result.output
+    assert "2 record(s) rejected" in result.output
+    assert [json.loads(line)["line"] for line in rejects.read_text().splitlines()] == [2, 4]
+    records, _, _ = empty_graph.execute_query(
+        "MATCH (p:Post) RETURN p.id AS id ORDER BY id", database_=settings.neo4j_database)
+    assert [r["id"] for r in records] == ["ok-1", "ok-2"]
+    kw, _, _ = empty_graph.execute_query(
+        "MATCH (:Post {id:'ok-1'})-[:HAS_KEYWORD]->(k:Keyword) RETURN k.name AS n ORDER BY n",
+        database_=settings.neo4j_database)
+    assert [r["n"] for r in kw] == ["dawn", "lake"]  # deduplicated by normalised name
+
+
+def test_injection_text_is_stored_verbatim_and_harmless(
+    empty_graph: Any, settings: Any, embedder: Any
+) -> None:
+    nasty = "x'}) DETACH DELETE n // `backtick` $param \u200b MATCH (m) DELETE m"
+    loader = GraphLoader(empty_graph, embedder, settings.neo4j_database)
+    summary = loader.load([PostRecord(id="evil'}) RETURN 1 //", text=nasty, source="test")],
+                          progress=False)
+    assert summary.posts_loaded == 1
+    records, _, _ = empty_graph.execute_query(
+        "MATCH (p:Post) RETURN p.id AS id, p.text AS text", database_=settings.neo4j_database)
+    assert [(r["id"], r["text"]) for r in records] == [("evil'}) RETURN 1 //", nasty)]
+    labels, _, _ = empty_graph.execute_query("CALL db.labels() YIELD label RETURN collect(label) AS l",
+                                             database_=settings.neo4j_database)
+    assert set(labels[0]["l"]) <= {"Post", "KGMeta", "Intention", "Image", "Concept", "Action",
+                                   "Object", "Emotion", "Keyword", *(r.label for r in Relation)}
+
+
+def test_other_embedding_model_is_refused_with_the_fix(
+    empty_graph: Any, settings: Any, embedder: Any
+) -> None:
+    with pytest.raises(EmbeddingModelMismatchError) as info:
+        init_schema(empty_graph, settings.neo4j_database, "other/model", 768)
+    msg = str(info.value)
+    assert "sentence-transformers/all-MiniLM-L6-v2" in msg and "other/model" in msg
+    assert "miko db reembed" in msg
+
+    class OtherModel:
+        model_name = "other/model"
+        dimension = 384
+
+        def embed(self, texts: list[str]) -> Any:
+            return embedder.embed(texts)
+
+    with pytest.raises(EmbeddingModelMismatchError):
+        GraphLoader(empty_graph, OtherModel(), settings.neo4j_database).load([], progress=False)
+
+
+def test_missing_release_path_is_a_clear_cli_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["load-release", str(tmp_path / "nowhere")])
+    assert result.exit_code == 1
+    assert "no such file or folder" in result.output
