@@ -183,7 +183,8 @@ def db_init(ctx: click.Context) -> None:
 
     embedder = _embedder(settings)
     with _driver(settings) as driver:
-        applied = init_schema(driver, settings.neo4j_database, embedder.model_name, embedder.dimension)
+        applied = init_schema(driver, settings.neo4j_database, embedder.model_name,
+                              embedder.dimension, settings.index_options)
     click.echo(f"Schema applied ({len(applied)} statements); embedding model "
                f"{embedder.model_name} ({embedder.dimension} dims)")
 
@@ -201,7 +202,8 @@ def db_reembed(ctx: click.Context, yes: bool) -> None:
         click.confirm("This drops the vector indexes and re-embeds the whole graph. Go on?", abort=True)
     embedder = _embedder(settings)
     with _driver(settings) as driver:
-        counts = reembed(driver, settings.neo4j_database, embedder, settings.write_batch_size)
+        counts = reembed(driver, settings.neo4j_database, embedder, settings.write_batch_size,
+                         settings.index_options)
     click.echo(f"Re-embedded {counts['intentions']} intentions and {counts['posts']} posts with "
                f"{embedder.model_name}")
 
@@ -228,7 +230,9 @@ def _report(summary: Any, reader_stats: Any, as_json: bool, rejects: Path | None
     s, q = summary, reader_stats
     click.echo(f"Loaded {s.posts_loaded} posts of {s.posts_read} read "
                f"({len(rejected)} rejected) in {s.seconds:.1f}s "
-               f"(embedding {s.embed_seconds:.1f}s, writing {s.write_seconds:.1f}s)")
+               f"(embedding {s.embed_seconds:.1f}s, writing {s.write_seconds:.1f}s"
+               + (f", vector indexes rebuilt in {s.index_seconds:.1f}s" if s.deferred_indexes else "")
+               + ")")
     click.echo(f"  intention edges: {sum(s.intention_edges.values())} "
                f"{dict(sorted(s.intention_edges.items()))}")
     click.echo(f"  new intention nodes: {s.intention_nodes_written}; sentences embedded: "
@@ -241,15 +245,20 @@ def _report(summary: Any, reader_stats: Any, as_json: bool, rejects: Path | None
 
 
 def _load(ctx: click.Context, reader: Any, as_json: bool, rejects: Path | None,
-          progress: bool | None) -> None:
+          progress: bool | None, defer_indexes: str = "auto") -> None:
     settings = _settings(ctx)
     from kg_builder.graph import init_schema
     from kg_builder.loader import GraphLoader
 
     embedder = _embedder(settings)
     with _driver(settings) as driver:
-        init_schema(driver, settings.neo4j_database, embedder.model_name, embedder.dimension)
-        loader = GraphLoader(driver, embedder, settings.neo4j_database, settings.write_batch_size)
+        init_schema(driver, settings.neo4j_database, embedder.model_name, embedder.dimension,
+                    settings.index_options)
+        loader = GraphLoader(
+            driver, embedder, settings.neo4j_database, settings.write_batch_size,
+            defer_vector_indexes={"auto": None, "yes": True, "no": False}[defer_indexes],
+            index_options=settings.index_options,
+        )
         summary = loader.load(reader, progress=progress)
     _report(summary, reader.stats, as_json, rejects)
     if summary.rejected:
@@ -265,6 +274,11 @@ _common_load_options = [
                  help="Write every rejected record (location, reason) to this JSONL file."),
     click.option("--progress/--no-progress", default=None,
                  help="Show a progress bar (default: when stderr is a terminal)."),
+    click.option("--defer-indexes", type=click.Choice(["auto", "yes", "no"]), default="auto",
+                 show_default=True,
+                 help="Drop the vector indexes during the load and rebuild them afterwards "
+                 "(faster for big loads; vector search is unavailable meanwhile). auto: only "
+                 "when the graph holds no post yet."),
 ]
 
 
@@ -280,7 +294,7 @@ def _load_options(func: F) -> F:
 @click.pass_context
 @_errors_as_click
 def load_release(ctx: click.Context, path: Path | None, as_json: bool, rejects: Path | None,
-                 progress: bool | None) -> None:
+                 progress: bool | None, defer_indexes: str) -> None:
     """Load a MIKO release folder (train.json, test.json) or one of its files.
 
     PATH defaults to MIKO_DATA_DIR/miko.
@@ -288,7 +302,8 @@ def load_release(ctx: click.Context, path: Path | None, as_json: bool, rejects: 
     from kg_builder.readers import MikoReader
 
     settings = _settings(ctx)
-    _load(ctx, MikoReader(path or settings.data_dir / "miko"), as_json, rejects, progress)
+    _load(ctx, MikoReader(path or settings.data_dir / "miko"), as_json, rejects, progress,
+          defer_indexes)
 
 
 @main.command("load-posts")
@@ -303,12 +318,12 @@ def load_release(ctx: click.Context, path: Path | None, as_json: bool, rejects: 
 @_errors_as_click
 def load_posts(ctx: click.Context, file: Path, fmt: str, source: str | None,
                images_dir: Path | None, as_json: bool, rejects: Path | None,
-               progress: bool | None) -> None:
+               progress: bool | None, defer_indexes: str) -> None:
     """Load posts (with intentions if the records carry them) from FILE."""
     from kg_builder.readers import open_reader
 
     _load(ctx, open_reader(file, fmt, source=source, images_dir=images_dir), as_json, rejects,
-          progress)
+          progress, defer_indexes)
 
 
 @main.command("stats")

@@ -13,7 +13,7 @@ from neo4j.exceptions import AuthError, ServiceUnavailable
 from kg_builder import queries
 from kg_builder.errors import EmbeddingModelMismatchError, Neo4jUnavailableError
 from kg_builder.relations import Relation
-from kg_builder.settings import Settings
+from kg_builder.settings import IndexOptions, Settings
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema" / "neo4j.cypher"
 
@@ -71,20 +71,51 @@ def check_embedding_meta(driver: Driver, database: str, model: str, dimension: i
             )
 
 
-def init_schema(driver: Driver, database: str, model: str, dimension: int) -> list[str]:
+def _schema_params(dimension: int, options: IndexOptions | None) -> dict[str, Any]:
+    opts = options or IndexOptions()
+    return {"dimension": dimension, "hnsw_m": opts.hnsw_m,
+            "hnsw_ef_construction": opts.hnsw_ef_construction}
+
+
+def init_schema(
+    driver: Driver, database: str, model: str, dimension: int,
+    options: IndexOptions | None = None, vector_indexes: bool = True,
+) -> list[str]:
     """Apply constraints and indexes (idempotent) and record the embedding model.
 
     Raises EmbeddingModelMismatchError, before changing anything, if the graph records another model.
     """
     check_embedding_meta(driver, database, model, dimension)
     applied = []
+    params = _schema_params(dimension, options)
     for statement in schema_statements():
-        driver.execute_query(statement, {"dimension": dimension}, database_=database)
+        if not vector_indexes and "VECTOR INDEX" in statement:
+            continue
+        driver.execute_query(statement, params, database_=database)
         applied.append(statement.split("IF NOT EXISTS")[0].strip())
     driver.execute_query(
         queries.write_embedding_meta(), {"model": model, "dimension": dimension}, database_=database
     )
     return applied
+
+
+def create_vector_indexes(
+    driver: Driver, database: str, dimension: int, options: IndexOptions | None = None
+) -> None:
+    """(Re)create the vector indexes of the schema file; Neo4j populates them in the background."""
+    params = _schema_params(dimension, options)
+    for statement in schema_statements():
+        if "VECTOR INDEX" in statement:
+            driver.execute_query(statement, params, database_=database)
+
+
+def drop_vector_indexes(driver: Driver, database: str) -> list[str]:
+    """Drop every vector index (for a bulk load, or a model migration); returns their names."""
+    records, _, _ = driver.execute_query(queries.vector_index_names(), database_=database)
+    names: list[str] = list(records[0]["names"])
+    for name in names:
+        driver.execute_query(queries.drop_index(), {"name": name}, database_=database)
+    return names
 
 
 def await_indexes(driver: Driver, database: str, timeout_s: float = 600.0) -> None:

@@ -21,10 +21,17 @@ from tqdm import tqdm
 
 from kg_builder import queries
 from kg_builder.embeddings import Embedder
-from kg_builder.graph import check_embedding_meta
+from kg_builder.graph import (
+    await_indexes,
+    check_embedding_meta,
+    create_vector_indexes,
+    drop_vector_indexes,
+)
 from kg_builder.models import PostRecord, Rejection
+from kg_builder.queries import Rows
 from kg_builder.readers import ReadItem
-from kg_builder.relations import Relation, normalise
+from kg_builder.relations import Relation, intention_id, normalise
+from kg_builder.settings import IndexOptions
 
 
 @dataclass
@@ -43,6 +50,8 @@ class LoadSummary:
     seconds: float = 0.0
     embed_seconds: float = 0.0
     write_seconds: float = 0.0
+    index_seconds: float = 0.0
+    deferred_indexes: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +67,8 @@ class LoadSummary:
             "seconds": round(self.seconds, 3),
             "embed_seconds": round(self.embed_seconds, 3),
             "write_seconds": round(self.write_seconds, 3),
+            "index_seconds": round(self.index_seconds, 3),
+            "deferred_indexes": self.deferred_indexes,
         }
 
 
@@ -76,13 +87,19 @@ class GraphLoader:
         embedder: Embedder,
         database: str = "neo4j",
         batch_size: int = 2000,
-        embed_posts: bool = True,
+        embeddings: bool = True,
+        defer_vector_indexes: bool | None = None,
+        index_options: IndexOptions | None = None,
     ) -> None:
         self.driver = driver
         self.embedder = embedder
         self.database = database
         self.batch_size = batch_size
-        self.embed_posts = embed_posts
+        self.embeddings = embeddings
+        self.defer_vector_indexes = defer_vector_indexes
+        self.index_options = index_options
+        self._started_empty = False
+        self._embedded: set[str] = set()
 
     def load(
         self, items: Iterable[ReadItem], progress: bool | None = None, total: int | None = None
@@ -93,6 +110,16 @@ class GraphLoader:
         )
         summary = LoadSummary()
         started = time.perf_counter()
+        defer = self.defer_vector_indexes
+        if defer is None:  # auto: a first load into an empty graph builds its indexes afterwards
+            counted, _, _ = self.driver.execute_query(
+                queries.count_nodes("Post"), database_=self.database)
+            defer = counted[0]["n"] == 0
+        counted, _, _ = self.driver.execute_query(
+            queries.count_nodes("Intention"), database_=self.database)
+        self._started_empty = counted[0]["n"] == 0
+        self._embedded = set()
+        dropped = drop_vector_indexes(self.driver, self.database) if defer else []
         bar = tqdm(
             total=total, unit="post", desc="loading", file=sys.stderr,
             disable=(not sys.stderr.isatty()) if progress is None else not progress,
@@ -111,6 +138,15 @@ class GraphLoader:
                 bar.update(len(chunk))
         finally:
             bar.close()
+            if dropped:
+                # Populating afterwards is faster than maintaining them row by row: Neo4j builds
+                # the indexes in parallel. The load is done when they are online.
+                t = time.perf_counter()
+                create_vector_indexes(self.driver, self.database, self.embedder.dimension,
+                                      self.index_options)
+                await_indexes(self.driver, self.database)
+                summary.index_seconds = time.perf_counter() - t
+                summary.deferred_indexes = True
         summary.seconds = time.perf_counter() - started
         return summary
 
@@ -122,7 +158,7 @@ class GraphLoader:
         for rec in records:
             for intent in rec.intentions:
                 tail = intent.tail
-                iid = intent.id
+                iid = intention_id(intent.relation, tail)
                 nodes.setdefault(iid, (intent.relation, intent.text, tail))
                 edges[intent.relation].append({
                     "post": rec.id, "intention": iid, "text": intent.text, "label": intent.label,
@@ -130,14 +166,18 @@ class GraphLoader:
                     "model": intent.model, "prompt_version": intent.prompt_version,
                 })
 
-        with self.driver.session(database=self.database) as session:
-            have_int = {
-                r["id"] for r in session.run(
-                    queries.existing_embedded_intentions(), ids=list(nodes)
-                )
-            }
-            have_post: dict[str, str] = {}
-            if self.embed_posts:
+        # Intentions embedded earlier in this load are known locally; the graph is asked only
+        # about the rest (and not at all when the load started on an empty graph).
+        have_int: set[str] = {iid for iid in nodes if iid in self._embedded}
+        have_post: dict[str, str] = {}
+        if self.embeddings and not self._started_empty:
+            with self.driver.session(database=self.database) as session:
+                unknown = [iid for iid in nodes if iid not in have_int]
+                have_int |= {
+                    r["id"] for r in session.run(
+                        queries.existing_embedded_intentions(), ids=unknown
+                    )
+                }
                 have_post = {
                     r["id"]: r["text"] for r in session.run(
                         queries.existing_embedded_posts(), ids=[r.id for r in records]
@@ -154,7 +194,7 @@ class GraphLoader:
             by_tail[key].append(iid)
             tail_text.setdefault(key, nodes[iid][2])
         int_vectors: dict[str, list[float]] = {}
-        if by_tail:
+        if by_tail and self.embeddings:
             keys = list(by_tail)
             vectors = self.embedder.embed([tail_text[k] for k in keys])
             for key, vec in zip(keys, vectors, strict=True):
@@ -163,7 +203,7 @@ class GraphLoader:
                     int_vectors[iid] = as_list
             summary.intentions_embedded += len(keys)
         post_vectors: dict[str, list[float]] = {}
-        if self.embed_posts:
+        if self.embeddings:
             todo = [r for r in records if have_post.get(r.id) != r.text]
             if todo:
                 vectors = self.embedder.embed([r.text for r in todo])
@@ -195,16 +235,16 @@ class GraphLoader:
             })
 
         def work(tx: ManagedTransaction) -> None:
-            tx.run(queries.merge_posts(), rows=post_rows).consume()
+            tx.run(queries.merge_posts(), rows=Rows(post_rows)).consume()
             if image_rows:
-                tx.run(queries.merge_images(), rows=image_rows).consume()
+                tx.run(queries.merge_images(), rows=Rows(image_rows)).consume()
             for kind, rows in key_rows.items():
-                tx.run(queries.merge_key_info(kind), rows=rows).consume()
+                tx.run(queries.merge_key_info(kind), rows=Rows(rows)).consume()
             for relation, rows in node_rows.items():
-                tx.run(queries.merge_intentions(relation), rows=rows,
+                tx.run(queries.merge_intentions(relation), rows=Rows(rows),
                        relation=relation.value).consume()
             for relation, rows in edges.items():
-                tx.run(queries.merge_intention_edges(relation), rows=rows).consume()
+                tx.run(queries.merge_intention_edges(relation), rows=Rows(rows)).consume()
 
         t1 = time.perf_counter()
         with self.driver.session(database=self.database) as session:
@@ -214,5 +254,7 @@ class GraphLoader:
         summary.images += len(image_rows)
         summary.key_info_links += sum(len(v) for v in key_rows.values())
         summary.intention_nodes_written += len(new_ids)
+        if self.embeddings:
+            self._embedded.update(new_ids)
         for relation, rows in edges.items():
             summary.intention_edges[relation.value] += len(rows)

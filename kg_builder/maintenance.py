@@ -6,14 +6,16 @@ from neo4j import Driver
 
 from kg_builder import queries
 from kg_builder.embeddings import Embedder
-from kg_builder.graph import await_indexes, schema_statements
+from kg_builder.graph import await_indexes, create_vector_indexes, drop_vector_indexes
+from kg_builder.settings import IndexOptions
 
 
-def reembed(driver: Driver, database: str, embedder: Embedder, batch_size: int = 2000) -> dict[str, int]:
+def reembed(
+    driver: Driver, database: str, embedder: Embedder, batch_size: int = 2000,
+    options: IndexOptions | None = None,
+) -> dict[str, int]:
     """Drop the vector indexes, re-embed every intention tail and post, recreate the indexes."""
-    records, _, _ = driver.execute_query(queries.vector_index_names(), database_=database)
-    for name in records[0]["names"]:
-        driver.execute_query(queries.drop_index(), {"name": name}, database_=database)
+    drop_vector_indexes(driver, database)
     counts = {"intentions": 0, "posts": 0}
     for key, page, write in (
         ("intentions", queries.intention_tails_page(), queries.set_intention_embeddings()),
@@ -27,15 +29,13 @@ def reembed(driver: Driver, database: str, embedder: Embedder, batch_size: int =
                 break
             vectors = embedder.embed([r["text"] for r in rows])
             driver.execute_query(
-                write, {"rows": [{"id": r["id"], "embedding": v.tolist()}
-                                 for r, v in zip(rows, vectors, strict=True)]},
+                write, {"rows": queries.Rows({"id": r["id"], "embedding": v.tolist()}
+                                             for r, v in zip(rows, vectors, strict=True))},
                 database_=database,
             )
             counts[key] += len(rows)
             after = rows[-1]["id"]
-    for statement in schema_statements():
-        if "VECTOR INDEX" in statement:
-            driver.execute_query(statement, {"dimension": embedder.dimension}, database_=database)
+    create_vector_indexes(driver, database, embedder.dimension, options)
     driver.execute_query(queries.write_embedding_meta(),
                          {"model": embedder.model_name, "dimension": embedder.dimension},
                          database_=database)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -12,6 +13,14 @@ DEFAULT_LOCAL_PASSWORD = "miko-local-dev"
 NEO4J_VERSION = "5.26.12"
 NEO4J_BROWSER_VERSION = "5.24.0"
 APOC_VERSION = "5.26.12"
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    """Build parameters of the HNSW vector indexes."""
+
+    hnsw_m: int = 16
+    hnsw_ef_construction: int = 100
 
 
 def _default_cache_dir() -> Path:
@@ -58,6 +67,9 @@ class Settings(BaseSettings):
     embedding_device: str = "cpu"
     embedding_batch_size: int = 64
 
+    vector_hnsw_m: int = Field(default=16, ge=2, le=512)
+    vector_hnsw_ef_construction: int = Field(default=100, ge=1, le=3200)
+
     # --- loading ----------------------------------------------------------------------
     write_batch_size: int = 2000
     data_dir: Path = Field(
@@ -72,6 +84,11 @@ class Settings(BaseSettings):
         return value
 
     # --- derived ----------------------------------------------------------------------
+    @property
+    def index_options(self) -> IndexOptions:
+        return IndexOptions(hnsw_m=self.vector_hnsw_m,
+                            hnsw_ef_construction=self.vector_hnsw_ef_construction)
+
     @property
     def managed(self) -> bool:
         """True when miko runs the Neo4j server itself (no MIKO_NEO4J_URI given)."""

@@ -60,7 +60,7 @@ def embedder(settings: Any) -> Any:
 def wipe(driver: Any, database: str) -> None:
     with driver.session(database=database) as session:
         session.run(
-            "MATCH (n) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
+            "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
         ).consume()
 
 
