@@ -351,14 +351,58 @@ def stats_cmd(ctx: click.Context, as_json: bool) -> None:
     click.echo("key information: " + ", ".join(f"{k} {v}" for k, v in st["key_info_nodes"].items()))
 
 
+@main.command("serve")
+@click.option("--host", help="Interface to listen on (default: MIKO_API_HOST, 127.0.0.1).")
+@click.option("--port", type=int, help="Port (default: MIKO_API_PORT, 8000).")
+@click.pass_context
+@_errors_as_click
+def serve_cmd(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Serve the GraphQL API (GraphiQL at /graphql, /healthz, /readyz)."""
+    import uvicorn
+
+    from kg_api.app import create_app
+
+    settings = _settings(ctx)
+    host = host or settings.api_host
+    port = port or settings.api_port
+    click.echo(f"GraphQL API: http://{host}:{port}/graphql"
+               + ("  (GraphiQL in a browser)" if settings.api_graphiql else ""))
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning",
+                timeout_graceful_shutdown=5)
+
+
+@main.group("api")
+def api_group() -> None:
+    """The GraphQL API's schema."""
+
+
+@api_group.command("schema")
+@click.option("--check", is_flag=True, help="Exit 1 if schema/schema.graphql differs.")
+@click.pass_context
+def api_schema(ctx: click.Context, check: bool) -> None:
+    """Print the GraphQL schema (SDL); `> schema/schema.graphql` to update the committed copy."""
+    from kg_api.schema import schema_sdl
+
+    sdl = schema_sdl(_settings(ctx))
+    if check:
+        path = Path(__file__).resolve().parent / "schema" / "schema.graphql"
+        if not path.exists() or path.read_text() != sdl:
+            raise click.ClickException(
+                f"{path} is out of date: run `miko api schema > schema/schema.graphql`")
+        click.echo("schema/schema.graphql is up to date")
+        return
+    click.echo(sdl, nl=False)
+
+
 @main.command("up")
 @click.option("--data", "data", type=click.Path(path_type=Path),
               help="MIKO release folder (default: MIKO_DATA_DIR/miko).")
-@click.option("--serve/--no-serve", default=False, help="Serve the GraphQL API afterwards.")
+@click.option("--serve/--no-serve", default=True, show_default=True,
+              help="Serve the GraphQL API afterwards.")
 @click.pass_context
 @_errors_as_click
 def up(ctx: click.Context, data: Path | None, serve: bool) -> None:
-    """The main job: install and start Neo4j, load the MIKO benchmark, print stats and URLs."""
+    """The main job: start Neo4j, load the MIKO benchmark, print stats and URLs, serve the API."""
     settings = _settings(ctx)
     if settings.managed:
         ctx.invoke(neo4j_start)
@@ -373,9 +417,10 @@ def up(ctx: click.Context, data: Path | None, serve: bool) -> None:
     click.echo(f"\nNeo4j Browser: {settings.browser_url}  (user {settings.neo4j_user}; "
                "password from MIKO_NEO4J_PASSWORD)")
     if serve:
-        serve_cmd = main.get_command(ctx, "serve")
-        if serve_cmd is None:  # pragma: no cover
-            raise click.ClickException("this build has no `serve` command")
+        query = ('{"query": "{ searchIntentions(text: \\"share excitement about a concert\\", '
+                 'relation: X_WANT, k: 3) { score intention { tail } } }"}')
+        click.echo(f"\nTry: curl -s localhost:{settings.api_port}/graphql "
+                   f"-H 'content-type: application/json' -d '{query}'")
         ctx.invoke(serve_cmd)
 
 

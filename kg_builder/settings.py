@@ -76,6 +76,22 @@ class Settings(BaseSettings):
         default=Path("../shared/data"), description="Folder holding miko/ and twitter_sarcasm/."
     )
 
+    # --- GraphQL API (miko serve) ---------------------------------------------------------
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    api_graphiql: bool = Field(default=True, description="Serve GraphiQL at /graphql (development).")
+    api_max_depth: int = Field(default=10, ge=1)
+    api_max_tokens: int = Field(default=2000, ge=10)
+    api_max_aliases: int = Field(default=30, ge=1)
+    api_max_k: int = Field(default=100, ge=1, description="Cap on every `k` and `first` argument.")
+    api_request_timeout_s: float = Field(default=10.0, gt=0)
+    api_query_cache_size: int = Field(default=1024, ge=0, description="Embedded query texts kept.")
+    api_query_embedder: str = Field(
+        default="auto",
+        description="Query embedder: onnx (int8 ONNX Runtime export), torch, or auto (onnx if "
+        "its vectors agree with torch's, else torch).",
+    )
+
     @field_validator("write_batch_size", "embedding_batch_size")
     @classmethod
     def _positive(cls, value: int) -> int:
