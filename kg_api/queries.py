@@ -109,9 +109,10 @@ def images_of_posts() -> str:
 def posts_of_intentions() -> str:
     return (
         "UNWIND $keys AS key MATCH (i:Intention {id: key.id}) "
-        "CALL (i, key) { MATCH (p:Post)-[]->(i) WHERE key.after IS NULL OR p.id > key.after "
-        f"RETURN p ORDER BY p.id LIMIT key.limit }} "
-        f"RETURN key.id AS id, key.after AS after, key.limit AS limit, collect(p {POST}) AS posts"
+        "OPTIONAL MATCH (p:Post)-->(i) WHERE key.after IS NULL OR p.id > key.after "
+        "WITH key, p ORDER BY p.id "
+        f"WITH key, collect(p {POST})[..key.limit] AS posts "
+        "RETURN key.id AS id, key.after AS after, key.limit AS limit, posts"
     )
 
 

@@ -556,9 +556,9 @@ class ErrorShape(SchemaExtension):
 
 def build_schema(settings: Settings) -> strawberry.Schema:
     extensions: list[Any] = [
-        QueryDepthLimiter(max_depth=settings.api_max_depth),
-        MaxTokensLimiter(max_token_count=settings.api_max_tokens),
-        MaxAliasesLimiter(max_alias_count=settings.api_max_aliases),
+        lambda: QueryDepthLimiter(max_depth=settings.api_max_depth),
+        lambda: MaxTokensLimiter(max_token_count=settings.api_max_tokens),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.api_max_aliases),
         ErrorShape,
     ]
     return strawberry.Schema(

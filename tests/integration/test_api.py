@@ -1,0 +1,304 @@
+"""The GraphQL API against the real Neo4j server loaded with the MIKO benchmark."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from kg_api.app import create_app
+from kg_api.schema import schema_sdl
+from kg_builder.loader import GraphLoader
+from kg_builder.models import KeyInfo, PostRecord
+from kg_builder.readers import MikoReader
+from kg_builder.relations import Relation
+
+pytestmark = pytest.mark.graph
+
+EXTRA = [
+    PostRecord(id="apitest:1", text="Our team won the cup tonight!", source="apitest",
+               key_info=KeyInfo(concept="Sports victory", emotion="Joy",
+                                keywords=["cup", "team", "win"])),
+    PostRecord(id="apitest:2", text="Celebrating the cup with the whole team", source="apitest",
+               key_info=KeyInfo(concept="Sports victory", emotion="Joy", keywords=["cup", "party"])),
+    PostRecord(id="apitest:3", text="Lost my keys again", source="apitest",
+               key_info=KeyInfo(emotion="Frustration", keywords=["keys"])),
+]
+
+
+@pytest.fixture(scope="module")
+def client(driver: Any, settings: Any, embedder: Any, data_dir: Path) -> Iterator[TestClient]:
+    from kg_builder.graph import await_indexes, init_schema
+    from tests.conftest import wipe
+
+    db = settings.neo4j_database
+    wipe(driver, db)
+    init_schema(driver, db, embedder.model_name, embedder.dimension)
+    loader = GraphLoader(driver, embedder, db)
+    assert not loader.load(MikoReader(data_dir / "miko"), progress=False).rejected
+    GraphLoader(driver, embedder, db).load(EXTRA, progress=False)
+    await_indexes(driver, db)
+    app = create_app(settings, embedder=embedder)
+    with TestClient(app) as c:
+        c.app_state = app.state.miko  # type: ignore[attr-defined]
+        yield c
+
+
+def gql(client: TestClient, query: str, variables: dict[str, Any] | None = None,
+        status: int = 200) -> dict[str, Any]:
+    response = client.post("/graphql", json={"query": query, "variables": variables or {}})
+    assert response.status_code == status, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def data(client: TestClient, query: str, variables: dict[str, Any] | None = None) -> Any:
+    body = gql(client, query, variables)
+    assert "errors" not in body, body
+    return body["data"]
+
+
+def test_search_intentions_relation_scoped(client: TestClient) -> None:
+    d = data(client, '{ searchIntentions(text: "share excitement about a concert", '
+                     'relation: X_WANT, k: 10) { score intention { id relation tail } } }')
+    hits = d["searchIntentions"]
+    assert len(hits) == 10
+    assert {h["intention"]["relation"] for h in hits} == {"X_WANT"}
+    scores = [h["score"] for h in hits]
+    assert scores == sorted(scores, reverse=True)
+    words = ("excite", "concert", "music", "festival", "event", "show", "tour", "perform")
+    about = [h for h in hits if any(w in h["intention"]["tail"].lower() for w in words)]
+    assert len(about) >= 7, [h["intention"]["tail"] for h in hits]
+
+
+def test_search_intentions_global_and_min_score(client: TestClient) -> None:
+    d = data(client, '{ a: searchIntentions(text: "feel proud of an achievement", k: 20) '
+                     '{ score intention { relation } } '
+                     'b: searchIntentions(text: "feel proud of an achievement", k: 20, minScore: 0.84) '
+                     '{ score } }')
+    assert len(d["a"]) == 20 and len({h["intention"]["relation"] for h in d["a"]}) >= 2
+    assert all(h["score"] >= 0.84 for h in d["b"]) and 0 < len(d["b"]) < 20
+
+
+def test_similar_posts_never_returns_the_post_itself(client: TestClient) -> None:
+    d = data(client, '{ posts(first: 30) { edges { node { id similarPosts(k: 5) '
+                     '{ score post { id } } } } } }')
+    for edge in d["posts"]["edges"]:
+        node = edge["node"]
+        ids = [h["post"]["id"] for h in node["similarPosts"]]
+        assert node["id"] not in ids and len(ids) == 5
+    top = data(client, '{ similarPosts(id: "miko:train:129", k: 3) { post { id } } }')
+    assert "miko:train:129" not in [h["post"]["id"] for h in top["similarPosts"]]
+
+
+def test_similar_intentions_same_relation(client: TestClient) -> None:
+    first = data(client, '{ intentions(relation: O_REACT, first: 1) { edges { node { id } } } }')
+    iid = first["intentions"]["edges"][0]["node"]["id"]
+    d = data(client, '{ similarIntentions(id: $id, k: 5) { intention { id relation } } '
+                     'other: similarIntentions(id: $id, k: 5, sameRelation: false) { score } }'
+             .replace("$id", json.dumps(iid)))
+    assert len(d["similarIntentions"]) == 5
+    assert all(h["intention"]["relation"] == "O_REACT" and h["intention"]["id"] != iid
+               for h in d["similarIntentions"])
+    assert len(d["other"]) == 5
+
+
+def test_pagination_walks_every_post_once(client: TestClient) -> None:
+    seen: list[str] = []
+    after = None
+    total = None
+    while True:
+        d = data(client, 'query($after: String) { posts(first: 100, after: $after) { totalCount '
+                         'pageInfo { hasNextPage endCursor } edges { cursor node { id } } } }',
+                 {"after": after})
+        page = d["posts"]
+        total = page["totalCount"]
+        seen += [e["node"]["id"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert len(seen) == len(set(seen)) == total == 884 + len(EXTRA)
+    assert seen == sorted(seen)
+
+
+def test_post_with_nested_fields(client: TestClient) -> None:
+    d = data(client, '{ post(id: "miko:train:129") { id text image { file } '
+                     'intentions { relation text label labelVotes source intention { id tail '
+                     'posts(first: 5) { totalCount edges { node { id } } } } } '
+                     'xwant: intentions(relation: X_WANT) { intention { tail } } } '
+                     'missing: post(id: "nope") { id } }')
+    post = d["post"]
+    assert post["image"] == {"file": "129.jpg"}
+    assert len(post["intentions"]) == 10
+    assert {i["relation"] for i in post["intentions"]} == {r.name for r in Relation}
+    assert all(i["label"] in (0, 1) and i["source"] == "miko" for i in post["intentions"])
+    assert all("miko:train:129" in [e["node"]["id"] for e in i["intention"]["posts"]["edges"]]
+               for i in post["intentions"])
+    assert post["xwant"][0]["intention"]["tail"].startswith("inform followers")
+    assert d["missing"] is None
+
+
+def test_key_info_filters_and_top_intentions(client: TestClient) -> None:
+    d = data(client, '{ keyInfo(kind: KEYWORD, name: "Cup") { kind name display '
+                     'posts { totalCount edges { node { id keyInfo { kind name } } } } } '
+                     'posts(filter: {emotion: "joy", keyword: "party"}) { edges { node { id } } } '
+                     'none: keyInfo(kind: EMOTION, name: "boredom") { name } }')
+    ki = d["keyInfo"]
+    assert ki["kind"] == "KEYWORD" and ki["name"] == "cup" and ki["posts"]["totalCount"] == 2
+    kinds = {(k["kind"], k["name"]) for k in ki["posts"]["edges"][0]["node"]["keyInfo"]}
+    assert ("EMOTION", "joy") in kinds and ("CONCEPT", "sports victory") in kinds
+    assert [e["node"]["id"] for e in d["posts"]["edges"]] == ["apitest:2"]
+    assert d["none"] is None
+    top = data(client, '{ topIntentions(relation: X_REACT, k: 3) { posts intention { relation } } }')
+    counts = [t["posts"] for t in top["topIntentions"]]
+    assert counts == sorted(counts, reverse=True) and counts[0] >= 2
+    assert {t["intention"]["relation"] for t in top["topIntentions"]} == {"X_REACT"}
+    none = data(client, '{ topIntentions(relation: X_REACT, emotion: "joy") { posts } }')
+    assert none["topIntentions"] == []  # the key-info posts have no intentions
+
+
+def test_posts_text_filter_and_source(client: TestClient) -> None:
+    d = data(client, '{ posts(filter: {text: "festival"}, first: 100) { totalCount '
+                     'edges { node { text } } } '
+                     'src: posts(filter: {source: "apitest"}) { totalCount } '
+                     'img: posts(filter: {hasImage: false}) { totalCount } }')
+    assert d["posts"]["totalCount"] >= 2
+    assert all("festival" in e["node"]["text"].lower() for e in d["posts"]["edges"])
+    assert d["src"]["totalCount"] == 3 and d["img"]["totalCount"] == 3
+
+
+def test_relation_stats_match_the_graph(client: TestClient) -> None:
+    d = data(client, "{ relationStats { relation intentions edges posts } }")
+    stats = {s["relation"]: s for s in d["relationStats"]}
+    assert set(stats) == {r.name for r in Relation}
+    assert stats["OPEN"]["edges"] == 753 and stats["X_WANT"]["edges"] == 765
+    assert stats["X_WANT"]["posts"] == 765 and stats["OPEN"]["posts"] == 753
+
+
+def test_nested_fields_are_batched(client: TestClient) -> None:
+    query = ('{ posts(first: 50) { edges { node { id image { file } keyInfo { name } '
+             'intentions { relation intention { tail } } } } } }')
+    d = data(client, query)
+    assert len(d["posts"]["edges"]) == 50
+    repo = client.app_state.last_repo  # type: ignore[attr-defined]
+    assert repo.round_trips == 4  # page, intentions, key info, images: not 1 + 3 x 50
+
+
+def test_hostile_queries_are_rejected_cleanly(client: TestClient) -> None:
+    deep = "{ post(id: \"miko:train:129\") { " + "similarPosts { post { " * 25 + "id" + " } }" * 25 + " } }"
+    body = gql(client, deep)
+    assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert "exceeds maximum operation depth" in body["errors"][0]["message"]
+
+    aliases = "{ " + " ".join(f"a{i}: relationStats {{ edges }}" for i in range(1000)) + " }"
+    body = gql(client, aliases)
+    assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert body.get("data") is None
+
+    hidden = ("query { ...F } fragment F on Query { "
+              + " ".join(f"x{i}: post(id: \"a\") {{ id }}" for i in range(40)) + " }")
+    body = gql(client, hidden)
+    assert "aliases" in body["errors"][0]["message"].lower() and body.get("data") is None
+
+    circular = "query { ...A } fragment A on Query { ...B } fragment B on Query { ...A }"
+    body = gql(client, circular)
+    assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+
+    body = gql(client, "{ searchIntentions(text: \"x\", k: 1000000) { score } }")
+    err = body["errors"][0]
+    assert err["extensions"]["code"] == "BAD_USER_INPUT"
+    assert err["message"] == "`k` must be between 1 and 100 (got 1000000)"
+    body = gql(client, "{ posts(first: 0) { totalCount } }")
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    body = gql(client, "{ posts(after: \"!!not-a-cursor\") { totalCount } }")
+    assert "cursor" in body["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("text", [
+    "it's \"quoted\" `backtick` $param // comment",
+    "x'}) DETACH DELETE n //",
+    "zero\u200bwidth\u200d joiner",
+    "AND OR NOT ( [ { ~ * ? \\ / :",
+])
+def test_hostile_text_is_just_text(client: TestClient, text: str) -> None:
+    d = data(client, "query($t: String!) { searchIntentions(text: $t, k: 3) { score } "
+                     "posts(filter: {text: $t}) { edges { node { id } } } }", {"t": text})
+    assert len(d["searchIntentions"]) == 3
+    counts = data(client, "{ posts { totalCount } }")
+    assert counts["posts"]["totalCount"] == 884 + len(EXTRA)
+
+
+def test_error_shape_is_locked(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    body = gql(client, "{ searchIntentions(text: \"x\", k: 0) { score } }")
+    assert body == {"data": None, "errors": [{
+        "message": "`k` must be between 1 and 100 (got 0)",
+        "locations": [{"line": 1, "column": 3}], "path": ["searchIntentions"],
+        "extensions": {"code": "BAD_USER_INPUT"}}]}
+    body = gql(client, "{ nope }")
+    assert set(body["errors"][0]) == {"message", "locations", "extensions"}
+    assert body["errors"][0]["extensions"] == {"code": "GRAPHQL_VALIDATION_FAILED"}
+
+    from kg_api.repository import GraphRepository
+
+    async def boom(self: Any, *a: Any, **k: Any) -> Any:
+        raise RuntimeError("secret internal detail /etc/passwd")
+
+    monkeypatch.setattr(GraphRepository, "relation_stats", boom)
+    response = client.post("/graphql", json={"query": "{ relationStats { edges } }"})
+    assert "secret" not in response.text and "Traceback" not in response.text
+    assert response.json()["errors"] == [{
+        "message": "Internal server error.", "locations": [{"line": 1, "column": 3}],
+        "path": ["relationStats"], "extensions": {"code": "INTERNAL_SERVER_ERROR"}}]
+
+    missing = client.get("/nowhere")
+    assert missing.status_code == 404
+    assert missing.json() == {"errors": [{"message": "Not Found", "extensions": {"code": "NOT_FOUND"}}]}
+
+
+def test_health_and_readiness(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"embedding_model": True, "neo4j": True, "indexes_online": True}
+
+
+def test_graphiql_page_is_served(client: TestClient) -> None:
+    page = client.get("/graphql", headers={"accept": "text/html"})
+    assert page.status_code == 200 and "graphiql" in page.text.lower()
+
+
+def test_query_embeddings_are_cached(client: TestClient) -> None:
+    emb = client.app_state.embedder  # type: ignore[attr-defined]
+    before = emb.hits
+    for _ in range(3):
+        data(client, '{ searchPosts(text: "a rainy day in the city", k: 2) { score } }')
+    assert emb.hits - before >= 2
+
+
+def test_schema_file_matches_the_code() -> None:
+    path = Path(__file__).resolve().parents[2] / "schema" / "schema.graphql"
+    assert path.read_text() == schema_sdl(), "run `miko api schema > schema/schema.graphql`"
+
+
+def test_request_time_limit(settings: Any, embedder: Any) -> None:
+    import time
+
+    class SlowEmbedder:
+        model_name = embedder.model_name
+        dimension = embedder.dimension
+
+        def embed(self, texts: list[str]) -> Any:
+            time.sleep(1.5)
+            return embedder.embed(texts)
+
+    app = create_app(settings.model_copy(update={"api_request_timeout_s": 0.5}),
+                     embedder=SlowEmbedder())
+    with TestClient(app) as c:
+        response = c.post("/graphql", json={"query": '{ searchPosts(text: "slow") { score } }'})
+    assert response.status_code == 504
+    assert response.json() == {"errors": [{
+        "message": "the request ran past the time limit of 0.5s", "extensions": {"code": "TIMEOUT"}}]}
