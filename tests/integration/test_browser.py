@@ -38,10 +38,12 @@ def test_neo4j_browser_opens_connects_and_shows_the_graph(
 
     post = PostRecord(id="browser:1", text="Sunset run by the river", source="browsertest",
                       intentions=[
-                          IntentionRecord(relation=Relation.X_WANT,
-                                          text="After posting this Tweet, the user wants to inspire runners."),
-                          IntentionRecord(relation=Relation.O_REACT,
-                                          text="After viewing this Tweet, others feel motivated."),
+                          IntentionRecord(
+                              relation=Relation.X_WANT,
+                              text="After posting this Tweet, the user wants to inspire runners."),
+                          IntentionRecord(
+                              relation=Relation.O_REACT,
+                              text="After viewing this Tweet, others feel motivated."),
                       ])
     GraphLoader(driver, embedder, settings.neo4j_database, defer_vector_indexes=False).load(
         [post], progress=False)
