@@ -367,8 +367,12 @@ def serve_cmd(ctx: click.Context, host: str | None, port: int | None) -> None:
     port = port or settings.api_port
     click.echo(f"GraphQL API: http://{host}:{port}/graphql"
                + ("  (GraphiQL in a browser)" if settings.api_graphiql else ""))
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning",
-                timeout_graceful_shutdown=5)
+    if settings.api_workers > 1:  # each worker builds the app from the same MIKO_* settings
+        uvicorn.run("kg_api.app:create_app", factory=True, workers=settings.api_workers,
+                    host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+    else:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning",
+                    timeout_graceful_shutdown=5)
 
 
 @main.group("api")

@@ -110,11 +110,7 @@ def create_app(settings: Settings | None = None, driver: neo4j.AsyncDriver | Non
                 notifications_min_severity="OFF",
             )
         if state.embedder is None:
-            from kg_builder.embeddings import SentenceTransformerEmbedder
-
-            model = await asyncio.to_thread(
-                SentenceTransformerEmbedder, settings.embedding_model,
-                settings.embedding_device, settings.embedding_batch_size)
+            model = await asyncio.to_thread(load_query_embedder, settings)
             state.embedder = QueryEmbedder(model, settings.api_query_cache_size)
         try:
             await _check_model(state)
@@ -183,6 +179,35 @@ def create_app(settings: Settings | None = None, driver: neo4j.AsyncDriver | Non
     app.state.miko = state
     app.add_middleware(TimeLimit, seconds=settings.api_request_timeout_s)
     return app
+
+
+def load_query_embedder(settings: Settings) -> Embedder:
+    """The query embedder the settings ask for: ONNX when it agrees with torch (cosine >= 0.99)."""
+    from kg_builder.embeddings import SentenceTransformerEmbedder
+
+    torch_model = SentenceTransformerEmbedder(
+        settings.embedding_model, settings.embedding_device, settings.embedding_batch_size)
+    choice = settings.api_query_embedder
+    if choice == "torch":
+        return torch_model
+    try:
+        from kg_builder.onnx_embedder import OnnxEmbedder, agreement
+
+        onnx_model = OnnxEmbedder(settings.embedding_model, settings.cache_dir)
+        cosine = agreement(onnx_model, torch_model)
+    except Exception as exc:
+        if choice == "onnx":
+            raise
+        log.warning("ONNX query embedder unavailable (%s); using torch", exc)
+        return torch_model
+    if cosine < 0.99:
+        if choice == "onnx":
+            raise GraphUnavailableError(
+                f"the ONNX export agrees with the model only to cosine {cosine:.4f} (< 0.99)")
+        log.warning("ONNX query embedder agrees only to cosine %.4f; using torch", cosine)
+        return torch_model
+    log.info("query embedder: ONNX Runtime (agreement with torch: cosine %.5f)", cosine)
+    return onnx_model
 
 
 async def _check_model(state: State) -> None:
