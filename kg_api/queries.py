@@ -83,8 +83,9 @@ def intentions_of_posts() -> str:
         "MATCH (p:Post {id: key.post})-[r]->(i:Intention) "
         "WHERE key.type IS NULL OR type(r) = key.type "
         "WITH key, r, i ORDER BY i.relation, i.id "
-        "RETURN key.post AS post, key.type AS type, collect({edge: properties(r), "
-        f"intention: i {INTENTION}}}) AS links"
+        "RETURN key.post AS post, key.type AS type, collect({edge: r {.label, .label_votes, "
+        ".source, .model, .prompt_version, text: CASE WHEN r.text = i.text THEN null "
+        f"ELSE r.text END}}, intention: i {INTENTION}}}) AS links"
     )
 
 
