@@ -94,6 +94,10 @@ async def run_load(url: str, make: Callable[[int], dict[str, Any]], requests: in
     }
 
 
+def shifted(make: Callable[[int], dict[str, Any]], offset: int) -> Callable[[int], dict[str, Any]]:
+    return lambda i: make(offset + i)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=300)
@@ -118,7 +122,15 @@ def main() -> None:
     texts = [p.text for p in posts] + [i.tail for p in posts for i in p.intentions]
     random.seed(7)
     random.shuffle(texts)
-    ids = sorted(p.id for p in posts)
+    from kg_builder.graph import connect
+
+    with connect(settings) as drv:  # the posts actually in the graph (MIKO, or grown to scale)
+        ids = [r["id"] for r in drv.execute_query(
+            "MATCH (p:Post) RETURN p.id AS id ORDER BY id", database_=settings.neo4j_database
+        ).records]
+        intention_nodes = drv.execute_query(
+            "MATCH (i:Intention) RETURN count(i) AS n", database_=settings.neo4j_database
+        ).records[0]["n"]
 
     peer_dir = ROOT / "benchmarks" / "peer_neo4j_graphql"
     if not (peer_dir / "node_modules").exists():
@@ -132,7 +144,8 @@ def main() -> None:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ours_url = f"http://127.0.0.1:{args.ours_port}/graphql"
     peer_url = f"http://127.0.0.1:{args.peer_port}/"
-    results: dict[str, Any] = {"machine": machine(), "git": git_rev(), "posts": len(ids)}
+    results: dict[str, Any] = {"machine": machine(), "git": git_rev(), "posts": len(ids),
+                               "intention_nodes": intention_nodes}
     try:
         wait_ready(ours_url, {"query": "{ relationStats { edges } }"})
         wait_ready(peer_url, {"query": "{ posts(limit: 1) { id } }"})
@@ -157,14 +170,14 @@ def main() -> None:
              lambda i: {"query": PEER_PAGE, "variables": {
                  "offset": random.Random(i).randrange(0, max(1, len(ids) - 50))}}),
         ]
-        print(f"machine: {machine()}; git {git_rev()}; {len(ids)} posts")
+        print(f"machine: {machine()}; git {git_rev()}; {len(ids):,} posts, "
+              f"{intention_nodes:,} intention nodes")
         print(f"{'workload':<48}{'clients':>8}{'p50 ms':>9}{'p99 ms':>9}{'q/s':>8}{'errors':>8}")
         for name, url, make in workloads:
-            asyncio.run(run_load(url, lambda i, m=make: m(10_000 + i), 30, 2))  # warm-up
+            asyncio.run(run_load(url, shifted(make, 10_000), 30, 2))  # warm-up
             for conc in (1, 8):
                 offset = 20_000 * conc
-                r = asyncio.run(run_load(url, lambda i, m=make, o=offset: m(o + i), args.requests,
-                                         conc))
+                r = asyncio.run(run_load(url, shifted(make, offset), args.requests, conc))
                 results[f"{name} | c={conc}"] = {k: round(v, 2) for k, v in r.items()}
                 print(f"{name:<48}{conc:>8}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}"
                       f"{r['qps']:>8.0f}{r['errors']:>8}")

@@ -52,6 +52,7 @@ class LoadSummary:
     write_seconds: float = 0.0
     index_seconds: float = 0.0
     deferred_indexes: bool = False
+    stale_intentions_removed: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -69,6 +70,7 @@ class LoadSummary:
             "write_seconds": round(self.write_seconds, 3),
             "index_seconds": round(self.index_seconds, 3),
             "deferred_indexes": self.deferred_indexes,
+            "stale_intentions_removed": self.stale_intentions_removed,
         }
 
 
@@ -155,16 +157,21 @@ class GraphLoader:
         # Intention nodes, deduplicated by id (first sentence seen is the node's text).
         nodes: dict[str, tuple[Relation, str, str]] = {}
         edges: dict[Relation, list[dict[str, Any]]] = defaultdict(list)
+        prune_rows: list[dict[str, Any]] = []  # per (post, source): the intentions it keeps
         for rec in records:
+            keep: dict[str, list[str]] = defaultdict(list)
             for intent in rec.intentions:
                 tail = intent.tail
                 iid = intention_id(intent.relation, tail)
+                keep[intent.source or rec.source].append(iid)
                 nodes.setdefault(iid, (intent.relation, intent.text, tail))
                 edges[intent.relation].append({
                     "post": rec.id, "intention": iid, "text": intent.text, "label": intent.label,
                     "label_votes": intent.label_votes, "source": intent.source or rec.source,
                     "model": intent.model, "prompt_version": intent.prompt_version,
                 })
+            prune_rows.extend({"post": rec.id, "source": src, "keep": ids}
+                              for src, ids in keep.items())
 
         # Intentions embedded earlier in this load are known locally; the graph is asked only
         # about the rest (and not at all when the load started on an empty graph).
@@ -234,6 +241,8 @@ class GraphLoader:
                 "id": iid, "text": text, "tail": tail, "embedding": int_vectors.get(iid),
             })
 
+        pruned: list[int] = []
+
         def work(tx: ManagedTransaction) -> None:
             tx.run(queries.merge_posts(), rows=Rows(post_rows)).consume()
             if image_rows:
@@ -245,12 +254,16 @@ class GraphLoader:
                        relation=relation.value).consume()
             for relation, rows in edges.items():
                 tx.run(queries.merge_intention_edges(relation), rows=Rows(rows)).consume()
+            if prune_rows and not self._started_empty:
+                record = tx.run(queries.prune_stale_intention_edges(), rows=Rows(prune_rows)).single()
+                pruned.append(int(record["orphans"]) if record else 0)
 
         t1 = time.perf_counter()
         with self.driver.session(database=self.database) as session:
             session.execute_write(work)
         summary.write_seconds += time.perf_counter() - t1
         summary.posts_loaded += len(records)
+        summary.stale_intentions_removed += sum(pruned[-1:])
         summary.images += len(image_rows)
         summary.key_info_links += sum(len(v) for v in key_rows.values())
         summary.intention_nodes_written += len(new_ids)

@@ -117,6 +117,24 @@ def merge_intentions(relation: Relation) -> str:
     )
 
 
+def prune_stale_intention_edges() -> str:
+    """A post record that carries intentions replaces that post's intentions from its source.
+
+    Edges from the post to intentions of the same source that the record no longer has are
+    removed (e.g. after a model rerun, or a change of the template rules that changes ids), and
+    intentions left without any post are deleted with them.
+    """
+    return (
+        "UNWIND $rows AS row "
+        "MATCH (p:Post {id: row.post})-[r]->(i:Intention) "
+        "WHERE r.source = row.source AND NOT i.id IN row.keep "
+        "DELETE r "
+        "WITH DISTINCT i WHERE NOT EXISTS { (:Post)-->(i) } "
+        "DETACH DELETE i "
+        "RETURN count(i) AS orphans"
+    )
+
+
 def merge_intention_edges(relation: Relation) -> str:
     return (
         "UNWIND $rows AS row "

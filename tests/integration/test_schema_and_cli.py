@@ -105,3 +105,38 @@ def test_missing_release_path_is_a_clear_cli_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["load-release", str(tmp_path / "nowhere")])
     assert result.exit_code == 1
     assert "no such file or folder" in result.output
+
+
+def test_reload_replaces_a_posts_intentions_from_the_same_source(
+    empty_graph: Any, settings: Any, embedder: Any
+) -> None:
+    from kg_builder.models import IntentionRecord
+
+    db = settings.neo4j_database
+
+    def post(pid: str, want: str, react: str) -> PostRecord:
+        return PostRecord(id=pid, text=f"post {pid}", source="s", intentions=[
+            IntentionRecord(relation=Relation.X_WANT,
+                            text=f"After posting this Tweet, the user wants to {want}."),
+            IntentionRecord(relation=Relation.X_REACT,
+                            text=f"After posting this Tweet, the user feels {react}."),
+        ])
+
+    loader = GraphLoader(empty_graph, embedder, db, defer_vector_indexes=False)
+    loader.load([post("a", "rest", "happy"), post("b", "rest", "calm")], progress=False)
+    summary = GraphLoader(empty_graph, embedder, db).load([post("a", "sleep", "happy")],
+                                                          progress=False)
+    rows, _, _ = empty_graph.execute_query(
+        "MATCH (p:Post)-[r]->(i:Intention) RETURN p.id AS p, type(r) AS t, i.tail AS tail "
+        "ORDER BY p, t", database_=db)
+    assert [(r["p"], r["t"], r["tail"]) for r in rows] == [
+        ("a", "X_REACT", "happy."), ("a", "X_WANT", "sleep."),
+        ("b", "X_REACT", "calm."), ("b", "X_WANT", "rest.")]
+    # "rest." is still b's, so the node stays; nothing was orphaned.
+    assert summary.stale_intentions_removed == 0
+    summary = GraphLoader(empty_graph, embedder, db).load([post("b", "run", "calm")],
+                                                          progress=False)
+    assert summary.stale_intentions_removed == 1  # "rest." has no post left
+    tails, _, _ = empty_graph.execute_query("MATCH (i:Intention) RETURN i.tail AS t ORDER BY t",
+                                            database_=db)
+    assert [r["t"] for r in tails] == ["calm.", "happy.", "run.", "sleep."]

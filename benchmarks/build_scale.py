@@ -1,0 +1,116 @@
+"""Grow the scratch graph to the paper's scale with synthetic records in the loader's input format.
+
+The MIKO train posts (with their ten intentions) are replicated R times with distinct ids and
+tails ("... #r17"); each replica's vectors are the real MIKO embeddings plus seeded Gaussian noise
+(then normalised), so every intention is a distinct point near a real one. With R=180 that is
+137,700 posts and 1.37M intention edges, as in the paper's knowledge base. Loaded through our
+loader (deferred vector indexes), timed.
+
+    ./scripts/bench.sh benchmarks/build_scale.py [--replicas 180] [--noise 0.35]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.bench_load import wipe  # noqa: E402
+from benchmarks.common import dump, machine  # noqa: E402
+from kg_builder.embeddings import SentenceTransformerEmbedder, Vectors  # noqa: E402
+from kg_builder.graph import connect, init_schema  # noqa: E402
+from kg_builder.loader import GraphLoader  # noqa: E402
+from kg_builder.models import ImageRef, IntentionRecord, PostRecord  # noqa: E402
+from kg_builder.readers import MikoReader  # noqa: E402
+from kg_builder.settings import Settings  # noqa: E402
+
+SUFFIX = re.compile(r"\s*#r(\d+)$")
+
+
+class NoisyEmbedder:
+    """Real vectors of the base texts, plus noise seeded by the replica suffix."""
+
+    def __init__(self, base: SentenceTransformerEmbedder, noise: float) -> None:
+        self.base = base
+        self.noise = noise
+        self.model_name = base.model_name
+        self.dimension = base.dimension
+        self.table: dict[str, np.ndarray] = {}
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        keys = [SUFFIX.sub("", t) for t in texts]
+        missing = sorted({k for k in keys if k not in self.table})
+        if missing:
+            for k, v in zip(missing, self.base.embed(missing), strict=True):
+                self.table[k] = v
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for n, (t, k) in enumerate(zip(texts, keys, strict=True)):
+            seed = int.from_bytes(hashlib.blake2b(t.encode(), digest_size=8).digest(), "little")
+            noise = np.random.default_rng(seed).standard_normal(self.dimension).astype(np.float32)
+            v = self.table[k] + self.noise * noise / np.sqrt(self.dimension)
+            out[n] = v / np.linalg.norm(v)
+        return out
+
+
+def records(base: list[PostRecord], replicas: int) -> Iterator[PostRecord]:
+    for r in range(replicas):
+        for p in base:
+            yield PostRecord(
+                id=f"{p.id}#r{r}", text=f"{p.text} #r{r}", source="synthetic", split=p.split,
+                image=ImageRef(file=f"r{r}-{p.image.file}") if p.image else None,
+                intentions=[IntentionRecord(relation=i.relation, text=f"{i.text} #r{r}",
+                                            label=i.label, source="synthetic")
+                            for i in p.intentions],
+            )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--replicas", type=int, default=180)
+    ap.add_argument("--noise", type=float, default=0.35)
+    ap.add_argument("--batch-size", type=int, default=2000)
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/scale.json"))
+    args = ap.parse_args()
+    if os.environ.get("MIKO_BENCH_SCRATCH_GRAPH") != "1":
+        sys.exit("run it through scripts/bench.sh (scratch server)")
+    settings = Settings()
+    driver = connect(settings)
+    db = settings.neo4j_database
+    model = SentenceTransformerEmbedder(settings.embedding_model)
+    base = [r for r in MikoReader(settings.data_dir / "miko")
+            if isinstance(r, PostRecord) and r.intentions]
+    wipe(driver, db)
+    init_schema(driver, db, model.model_name, model.dimension, settings.index_options)
+    loader = GraphLoader(driver, NoisyEmbedder(model, args.noise), db, batch_size=args.batch_size,
+                         index_options=settings.index_options)
+    t = time.perf_counter()
+    summary = loader.load(records(base, args.replicas), progress=True,
+                          total=len(base) * args.replicas)
+    dt = time.perf_counter() - t
+    counts = driver.execute_query(
+        "MATCH (p:Post) WITH count(p) AS posts MATCH (i:Intention) "
+        "RETURN posts, count(i) AS intentions").records[0]
+    edges = summary.intention_edges.total()
+    entities = counts["posts"] * 2 + counts["intentions"] + edges  # posts, images, links
+    print(f"machine: {machine()}")
+    print(f"posts {counts['posts']:,}, intention nodes {counts['intentions']:,}, intention edges "
+          f"{edges:,}; loaded in {dt:.0f}s (write {summary.write_seconds:.0f}s, vector indexes "
+          f"{summary.index_seconds:.0f}s) = {entities / dt:,.0f} entities/s")
+    dump(args.out, {"machine": machine(), "posts": counts["posts"],
+                    "intentions": counts["intentions"], "edges": edges, "seconds": round(dt),
+                    "write_seconds": round(summary.write_seconds),
+                    "index_seconds": round(summary.index_seconds)})
+    driver.close()
+
+
+if __name__ == "__main__":
+    main()
