@@ -31,9 +31,13 @@ def intentions_by_ids() -> str:
 # --- pages of posts ------------------------------------------------------------------------
 
 def posts_page(
-    *, text: bool, source: bool, has_image: bool | None, key_kinds: list[str]
+    *, text: bool, source: bool, has_image: bool | None, key_kinds: list[str], after: bool = True
 ) -> str:
-    """Posts ordered by id after a cursor, with optional filters (all values are parameters)."""
+    """Posts ordered by id after a cursor, with optional filters (all values are parameters).
+
+    The cursor condition is left out when there is no cursor: ``$after IS NULL OR ...`` would
+    stop the planner from answering with an index range seek in id order.
+    """
     if text:
         head = "CALL db.index.fulltext.queryNodes('post_text', $text) YIELD node AS p "
     elif key_kinds:
@@ -42,7 +46,7 @@ def posts_page(
         key_kinds = key_kinds[1:]
     else:
         head = "MATCH (p:Post) "
-    where = ["($after IS NULL OR p.id > $after)"]
+    where = ["p.id > $after" if after else "p.id IS NOT NULL"]
     if source:
         where.append("p.source = $source")
     if has_image is True:
@@ -56,15 +60,20 @@ def posts_page(
 
 
 def posts_count(*, text: bool, source: bool, has_image: bool | None, key_kinds: list[str]) -> str:
-    page = posts_page(text=text, source=source, has_image=has_image, key_kinds=key_kinds)
+    page = posts_page(text=text, source=source, has_image=has_image, key_kinds=key_kinds,
+                      after=False)
     head, _, _ = page.partition(f" RETURN p {POST}")
-    return head.replace("($after IS NULL OR p.id > $after)", "true") + " RETURN count(p) AS n"
+    return head + " RETURN count(p) AS n"
 
 
-def intentions_page(relation: Relation | None) -> str:
-    label = relation.label if relation else "Intention"
+def intentions_page(relation: Relation | None, after: bool = True) -> str:
+    """Intentions in id order. Ids start with the relation ("xWant:..."), so one relation's
+    intentions are one range of the unique id index: a prefix seek, already in order."""
+    where = ["i.id > $after" if after else "i.id IS NOT NULL"]
+    if relation is not None:
+        where.append("i.id STARTS WITH $prefix")
     return (
-        f"MATCH (i:{label}) WHERE ($after IS NULL OR i.id > $after) "
+        f"MATCH (i:Intention) WHERE {' AND '.join(where)} "
         f"RETURN i {INTENTION} AS intention ORDER BY i.id LIMIT $limit"
     )
 

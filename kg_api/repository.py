@@ -70,7 +70,7 @@ class GraphRepository:
     ) -> list[dict[str, Any]]:
         kinds = sorted(key_info)
         stmt = q.posts_page(text=text is not None, source=source is not None,
-                            has_image=has_image, key_kinds=kinds)
+                            has_image=has_image, key_kinds=kinds, after=after is not None)
         params = {f"key_{k}": v for k, v in key_info.items()}
         rows = await self.read(stmt, after=after, limit=limit, text=text, source=source, **params)
         return [r["post"] for r in rows]
@@ -89,7 +89,8 @@ class GraphRepository:
     async def intentions_page(
         self, relation: Relation | None, after: str | None, limit: int
     ) -> list[dict[str, Any]]:
-        rows = await self.read(q.intentions_page(relation), after=after, limit=limit)
+        rows = await self.read(q.intentions_page(relation, after is not None), after=after,
+                               limit=limit, prefix=f"{relation.value}:" if relation else None)
         return [r["intention"] for r in rows]
 
     async def intentions_count(self, relation: Relation | None) -> int:
