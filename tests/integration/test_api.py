@@ -302,3 +302,21 @@ def test_request_time_limit(settings: Any, embedder: Any) -> None:
     assert response.status_code == 504
     assert response.json() == {"errors": [{
         "message": "the request ran past the time limit of 0.5s", "extensions": {"code": "TIMEOUT"}}]}
+
+
+def test_intentions_of_one_relation_paginate_completely(client: TestClient) -> None:
+    seen: list[str] = []
+    after = None
+    while True:
+        d = data(client, 'query($a: String) { intentions(relation: OPEN, first: 100, after: $a) '
+                         '{ totalCount pageInfo { hasNextPage endCursor } '
+                         'edges { node { id relation } } } }', {"a": after})
+        page = d["intentions"]
+        assert {e["node"]["relation"] for e in page["edges"]} <= {"OPEN"}
+        seen += [e["node"]["id"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    stats = data(client, "{ relationStats { relation intentions } }")["relationStats"]
+    expected = next(s["intentions"] for s in stats if s["relation"] == "OPEN")
+    assert len(seen) == len(set(seen)) == page["totalCount"] == expected
