@@ -326,6 +326,143 @@ def load_posts(ctx: click.Context, file: Path, fmt: str, source: str | None,
           progress, defer_indexes)
 
 
+def _pipeline(settings: Settings, run_dir: Path, images_dir: Path | None, retry_failed: bool
+              ) -> tuple[Any, Any, Any]:
+    from kg_builder.llm import Endpoint, LLMClient
+    from kg_builder.pipeline import Pipeline
+    from kg_builder.prompts import load_template
+    from kg_builder.stage_cache import StageCache
+    from kg_builder.stages.image_description import ImageDescriptionStage
+    from kg_builder.stages.intentions import IntentionsStage
+    from kg_builder.stages.key_information import KeyInformationStage
+
+    if not settings.llm_base_url or not settings.llm_model:
+        raise click.ClickException(
+            "no model server configured: set MIKO_LLM_BASE_URL (an OpenAI-compatible /v1 URL: "
+            "OpenAI, Azure, vLLM, Ollama or llama.cpp) and MIKO_LLM_MODEL")
+    key = settings.llm_api_key.get_secret_value()
+    mode: Any = settings.llm_structured_output
+
+    def client(urls: str, model: str) -> LLMClient:
+        return LLMClient([Endpoint(u.strip(), key, model) for u in urls.split(",") if u.strip()],
+                         timeout_s=settings.llm_timeout_s, max_retries=settings.llm_max_retries,
+                         concurrency=settings.llm_concurrency, structured=mode,
+                         max_tokens=settings.llm_max_tokens)
+
+    text_client = client(settings.llm_base_url, settings.llm_model)
+    cache = StageCache(run_dir / "cache.sqlite")
+    image_model = settings.llm_image_model or settings.llm_model
+    image_stage = None
+    if images_dir is not None:
+        image_client = client(settings.llm_image_base_url or settings.llm_base_url, image_model)
+        image_stage = ImageDescriptionStage(
+            image_client, cache, load_template("image_description", {"post_text"}), image_model)
+    pipeline = Pipeline(
+        KeyInformationStage(text_client, cache, load_template(
+            "key_information", {"post_text", "image_description"}), settings.llm_model),
+        IntentionsStage(text_client, cache, load_template(
+            "intentions", {"relation_templates", "post_text", "image_description",
+                           "key_information"}), settings.llm_model),
+        image=image_stage, images_dir=images_dir, retry_failed=retry_failed,
+        max_image_side=settings.max_image_side)
+    return pipeline, text_client, cache
+
+
+def _build(ctx: click.Context, input_path: Path, fmt: str, images_dir: Path | None, out: Path,
+           retry_failed: bool, progress: bool | None) -> Any:
+    import asyncio
+
+    from kg_builder.readers import open_reader
+
+    settings = _settings(ctx)
+    run_dir = out.parent / (out.stem + ".run")
+    pipeline, client, cache = _pipeline(settings, run_dir, images_dir, retry_failed)
+    reader = open_reader(input_path, fmt, images_dir=images_dir)
+    if images_dir is None:
+        click.echo("no --images folder: stage 1 (image description) is skipped", err=True)
+    dead = out.with_suffix(".dead.jsonl")
+
+    async def go() -> Any:
+        try:
+            return await pipeline.build(reader, out, dead, client,
+                                        in_flight=settings.llm_concurrency * 2, progress=progress)
+        finally:
+            await client.close()
+            cache.close()
+
+    summary = asyncio.run(go())
+    for r in summary.rejected_input[:MAX_REPORTED]:
+        click.echo(f"rejected {r.location()}: {r.reason}", err=True)
+    for d in summary.dead[:MAX_REPORTED]:
+        click.echo(f"dead-lettered {d['id']} at {d['stage']}: {d['reason']}", err=True)
+    st = summary.as_dict()
+    click.echo(f"Built {st['built']} of {st['posts']} posts in {st['seconds']:.1f}s -> {out}; "
+               f"dead-lettered {st['dead_lettered']} -> {dead} {st['dead_by_reason']}")
+    click.echo(f"  model calls {st['model_calls']} (retries {st['retries']}), cache hits "
+               f"{st['cache_hits']}, tokens in/out {st['tokens_in']}/{st['tokens_out']}, "
+               f"images skipped {st['images_skipped']}")
+    return summary
+
+
+@main.command("build")
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "sarcasm", "miko"]), default="jsonl",
+              show_default=True)
+@click.option("--images", "images_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder the posts' image paths are relative to; without it stage 1 is skipped.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("run.jsonl"),
+              show_default=True, help="One JSON record per built post (loadable by `miko load`).")
+@click.option("--retry-failed/--skip-failed", default=True,
+              help="Retry inputs that failed in an earlier run (default), or skip them.")
+@click.option("--progress/--no-progress", default=None)
+@click.pass_context
+@_errors_as_click
+def build_cmd(ctx: click.Context, input_path: Path, fmt: str, images_dir: Path | None, out: Path,
+              retry_failed: bool, progress: bool | None) -> None:
+    """Run the three MIKO stages over INPUT with the configured model server."""
+    summary = _build(ctx, input_path, fmt, images_dir, out, retry_failed, progress)
+    if summary.dead or summary.rejected_input:
+        raise click.ClickException(
+            f"{len(summary.dead)} post(s) dead-lettered, {len(summary.rejected_input)} input "
+            "record(s) rejected; rerun to retry (answers already made are cached)")
+
+
+@main.command("load")
+@click.argument("run_file", type=click.Path(path_type=Path))
+@_load_options
+@click.pass_context
+@_errors_as_click
+def load_cmd(ctx: click.Context, run_file: Path, as_json: bool, rejects: Path | None,
+             progress: bool | None, defer_indexes: str) -> None:
+    """Load the output of `miko build` into the graph."""
+    from kg_builder.readers import JsonlReader
+
+    _load(ctx, JsonlReader(run_file), as_json, rejects, progress, defer_indexes)
+
+
+@main.command("ingest")
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "sarcasm", "miko"]), default="jsonl",
+              show_default=True)
+@click.option("--images", "images_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("run.jsonl"),
+              show_default=True)
+@click.option("--progress/--no-progress", default=None)
+@click.pass_context
+@_errors_as_click
+def ingest_cmd(ctx: click.Context, input_path: Path, fmt: str, images_dir: Path | None,
+               out: Path, progress: bool | None) -> None:
+    """`miko build` then `miko load`: raw posts to graph knowledge."""
+    from kg_builder.readers import JsonlReader
+
+    summary = _build(ctx, input_path, fmt, images_dir, out, True, progress)
+    _load(ctx, JsonlReader(out), False, None, progress)
+    if summary.dead or summary.rejected_input:
+        raise click.ClickException(
+            f"{len(summary.dead)} post(s) dead-lettered (see {out.with_suffix('.dead.jsonl')}); "
+            "the others are in the graph")
+
+
 @main.command("stats")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context

@@ -371,8 +371,8 @@ class JsonlReader:
                 file=str(self.path), line=lineno,
                 reason=f"image {str(path)!r} not readable ({exc.strerror}); kept by file name",
             ))
-            return ImageRef(file=Path(rel).name)
-        return ImageRef(file=Path(rel).name, sha256=digest)
+            return ImageRef(file=rel)
+        return ImageRef(file=rel, sha256=digest)
 
 
 class SarcasmReader:

@@ -76,6 +76,24 @@ class Settings(BaseSettings):
         default=Path("../shared/data"), description="Folder holding miko/ and twitter_sarcasm/."
     )
 
+    # --- model servers (miko build / ingest) -------------------------------------------------
+    llm_base_url: str | None = Field(
+        default=None, description="OpenAI-compatible base URL(s), comma-separated for replicas.")
+    llm_api_key: SecretStr = SecretStr("")
+    llm_model: str | None = None
+    llm_image_base_url: str | None = Field(
+        default=None, description="Base URL(s) of the multimodal model (default: MIKO_LLM_BASE_URL).")
+    llm_image_model: str | None = Field(
+        default=None, description="Multimodal model for image description (default: MIKO_LLM_MODEL).")
+    llm_timeout_s: float = Field(default=60.0, gt=0)
+    llm_max_retries: int = Field(default=4, ge=0, le=20)
+    llm_concurrency: int = Field(default=64, ge=1)
+    llm_max_tokens: int = Field(default=1024, ge=16)
+    llm_structured_output: str = Field(
+        default="auto", description="json_schema, json_object, none, or auto (try json_schema, "
+        "fall back once per endpoint).")
+    max_image_side: int = Field(default=1024, ge=64)
+
     # --- GraphQL API (miko serve) ---------------------------------------------------------
     api_host: str = "127.0.0.1"
     api_port: int = 8000

@@ -1,0 +1,253 @@
+"""One OpenAI-compatible client for OpenAI, Azure OpenAI, vLLM, Ollama and llama.cpp servers.
+
+Every call has an explicit timeout, bounded retries with backoff that honours ``Retry-After``,
+a concurrency limit, and round-robin over several base URLs. Answers are JSON validated
+against a pydantic model whatever the server promised; ``finish_reason == "length"``,
+refusals and empty answers are failures; invalid JSON gets one repair attempt.
+
+Structured output differs per server: OpenAI, Azure and vLLM take
+``response_format={"type": "json_schema", ...}``; llama.cpp's server answers that with an error
+and takes ``{"type": "json_object", "schema": ...}``. Mode ``auto`` tries json_schema and falls
+back once per endpoint, remembering the choice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from kg_builder.errors import KGBuilderError
+
+T = TypeVar("T", bound=BaseModel)
+StructuredMode = Literal["auto", "json_schema", "json_object", "none"]
+
+
+class LLMError(KGBuilderError):
+    """A model call failed for good: after its retries, or with an answer that cannot be used."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+@dataclass
+class Endpoint:
+    base_url: str
+    api_key: str
+    model: str
+
+
+@dataclass
+class Usage:
+    calls: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    retries: int = 0
+    failures: dict[str, int] = field(default_factory=dict)
+
+
+_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
+
+
+def extract_json(text: str) -> Any:
+    """The JSON object in a model's answer, tolerating code fences and prose around it."""
+    stripped = _FENCE.sub("", text.strip()).strip()
+    try:
+        return json.loads(stripped)
+    except json.JSONDecodeError:
+        pass
+    start = stripped.find("{")
+    while start != -1:
+        depth = 0
+        in_str = False
+        escape = False
+        for i in range(start, len(stripped)):
+            ch = stripped[i]
+            if in_str:
+                if escape:
+                    escape = False
+                elif ch == "\\":
+                    escape = True
+                elif ch == '"':
+                    in_str = False
+            elif ch == '"':
+                in_str = True
+            elif ch == "{":
+                depth += 1
+            elif ch == "}":
+                depth -= 1
+                if depth == 0:
+                    try:
+                        return json.loads(stripped[start:i + 1])
+                    except json.JSONDecodeError:
+                        break
+        start = stripped.find("{", start + 1)
+    raise ValueError("no JSON object found in the answer")
+
+
+def _retry_after(exc: Exception) -> float | None:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if not headers:
+        return None
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+class LLMClient:
+    """Async JSON completions against one or more OpenAI-compatible endpoints."""
+
+    def __init__(
+        self,
+        endpoints: list[Endpoint],
+        *,
+        timeout_s: float = 60.0,
+        max_retries: int = 4,
+        concurrency: int = 64,
+        structured: StructuredMode = "auto",
+        backoff_s: float = 0.5,
+        max_backoff_s: float = 30.0,
+        max_tokens: int = 1024,
+    ) -> None:
+        if not endpoints:
+            raise KGBuilderError("no model endpoint configured: set MIKO_LLM_BASE_URL")
+        import openai
+
+        self._openai = openai
+        self.endpoints = endpoints
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.structured = structured
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.max_tokens = max_tokens
+        self._semaphore = asyncio.Semaphore(concurrency)
+        self._modes: dict[int, StructuredMode] = {}
+        self._next = 0
+        self.usage = Usage()
+        http_client: Any = None
+        try:  # the aiohttp transport keeps up at hundreds of requests in flight
+            http_client = openai.DefaultAioHttpClient()
+        except Exception:  # openai without the aiohttp extra
+            http_client = None
+        self._clients = [
+            openai.AsyncOpenAI(base_url=e.base_url, api_key=e.api_key or "none", max_retries=0,
+                               timeout=timeout_s, http_client=http_client)
+            for e in endpoints
+        ]
+
+    async def close(self) -> None:
+        for c in self._clients:
+            await c.close()
+
+    def _pick(self) -> int:
+        index = self._next % len(self._clients)
+        self._next += 1
+        return index
+
+    def _response_format(self, mode: StructuredMode, name: str, schema: dict[str, Any]) -> Any:
+        if mode == "json_schema":
+            return {"type": "json_schema",
+                    "json_schema": {"name": name, "schema": schema, "strict": False}}
+        if mode == "json_object":
+            return {"type": "json_object", "schema": schema}
+        return None
+
+    async def complete_json(self, messages: list[dict[str, Any]], output: type[T],
+                            name: str) -> T:
+        """One validated answer, repairing invalid JSON once; raises LLMError."""
+        schema = output.model_json_schema()
+        answer = await self._call(messages, name, schema)
+        try:
+            return output.model_validate(extract_json(answer))
+        except (ValueError, ValidationError) as first:
+            repair = [*messages, {"role": "assistant", "content": answer}, {
+                "role": "user",
+                "content": f"That answer is not valid: {str(first)[:500]}. Answer again with only "
+                           f"one JSON object that follows this JSON schema: {json.dumps(schema)}"}]
+            answer = await self._call(repair, name, schema)
+            try:
+                return output.model_validate(extract_json(answer))
+            except (ValueError, ValidationError) as second:
+                self._count_failure("invalid_json")
+                raise LLMError("invalid_json", str(second)[:300]) from second
+
+    def _count_failure(self, reason: str) -> None:
+        self.usage.failures[reason] = self.usage.failures.get(reason, 0) + 1
+
+    async def _call(self, messages: list[dict[str, Any]], name: str, schema: dict[str, Any]) -> str:
+        oa = self._openai
+        attempt = 0
+        while True:
+            index = self._pick()
+            endpoint, client = self.endpoints[index], self._clients[index]
+            mode = self._modes.get(index, self.structured)
+            if mode == "auto":
+                mode = "json_schema"
+            try:
+                async with self._semaphore:
+                    kwargs: dict[str, Any] = {}
+                    fmt = self._response_format(mode, name, schema)
+                    if fmt is not None:
+                        kwargs["response_format"] = fmt
+                    self.usage.calls += 1
+                    response = await client.chat.completions.create(
+                        model=endpoint.model, messages=messages,  # type: ignore[arg-type]
+                        max_tokens=self.max_tokens, temperature=0, timeout=self.timeout_s,
+                        **kwargs)
+            except oa.BadRequestError as exc:
+                if self.structured == "auto" and mode == "json_schema":
+                    self._modes[index] = "json_object"  # e.g. llama.cpp: remember, retry now
+                    continue
+                self._count_failure("bad_request")
+                raise LLMError("bad_request", str(exc)[:300]) from exc
+            except (oa.RateLimitError, oa.InternalServerError, oa.APITimeoutError,
+                    oa.APIConnectionError) as exc:
+                reason = {oa.RateLimitError: "rate_limited", oa.InternalServerError: "server_error",
+                          oa.APITimeoutError: "timeout"}.get(type(exc), "connection")
+                if attempt >= self.max_retries:
+                    self._count_failure(reason)
+                    raise LLMError(reason, f"after {attempt + 1} attempts: {exc}"[:300]) from exc
+                delay = _retry_after(exc)
+                if delay is None:
+                    delay = min(self.max_backoff_s, self.backoff_s * 2 ** attempt)
+                    delay *= 0.5 + random.random()
+                attempt += 1
+                self.usage.retries += 1
+                await asyncio.sleep(min(delay, self.max_backoff_s))
+                continue
+            except oa.APIStatusError as exc:
+                self._count_failure(f"http_{exc.status_code}")
+                raise LLMError(f"http_{exc.status_code}", str(exc)[:300]) from exc
+            if self.structured == "auto" and index not in self._modes:
+                self._modes[index] = mode
+            if response.usage is not None:
+                self.usage.tokens_in += response.usage.prompt_tokens or 0
+                self.usage.tokens_out += response.usage.completion_tokens or 0
+            if not response.choices:
+                self._count_failure("empty")
+                raise LLMError("empty", "no choices in the answer")
+            choice = response.choices[0]
+            if choice.finish_reason == "length":
+                self._count_failure("length")
+                raise LLMError("length", "the answer was cut off at max_tokens")
+            refusal = getattr(choice.message, "refusal", None)
+            if refusal:
+                self._count_failure("refusal")
+                raise LLMError("refusal", str(refusal)[:300])
+            content = choice.message.content
+            if not content or not content.strip():
+                self._count_failure("empty")
+                raise LLMError("empty", "the answer has no content")
+            return content

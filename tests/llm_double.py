@@ -1,0 +1,157 @@
+"""An OpenAI-compatible chat-completions server on 127.0.0.1 for tests: a double of the remote
+model server only (never of our code).
+
+It speaks the real protocol: ``POST /v1/chat/completions`` with ``response_format`` (json_schema
+or json_object), image content parts (data URLs), ``usage``, OpenAI-style error bodies, and 429
+with ``Retry-After``. Answers are deterministic functions of the request. Tests script faults
+per call (``faults.script``) and latency (``faults.latency_s``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from kg_builder.relations import Relation
+
+
+@dataclass
+class Faults:
+    script: list[str] = field(default_factory=list)  # consumed one per call, in order
+    latency_s: float = 0.0
+    reject_json_schema: bool = False  # answer json_schema with 400, like llama.cpp's server
+    calls: int = 0
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def next(self) -> str | None:
+        with self.lock:
+            self.calls += 1
+            return self.script.pop(0) if self.script else None
+
+
+def _error(status: int, message: str, kind: str, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse({"error": {"message": message, "type": kind, "param": None, "code": None}},
+                        status_code=status, headers=headers)
+
+
+def _words(text: str, n: int) -> list[str]:
+    return re.findall(r"[a-z]{3,}", text.lower())[:n] or ["something"]
+
+
+def _post_text(prompt: str) -> str:
+    for pattern in (r'Based on the following text "(.*)", please describe', r"Post: (.*?)\n",
+                    r"The information is (.*)/ "):
+        m = re.search(pattern, prompt, re.S)
+        if m:
+            return m.group(1)
+    return prompt
+
+
+def answer_for(body: dict[str, Any]) -> dict[str, Any]:
+    """The deterministic answer: which stage is asked is read from the prompt."""
+    content = body["messages"][0]["content"]
+    if isinstance(content, list):  # image description: a text part and an image part
+        text = next(p["text"] for p in content if p["type"] == "text")
+        image = next(p for p in content if p["type"] == "image_url")["image_url"]["url"]
+        if not image.startswith("data:image/jpeg;base64,"):
+            raise ValueError("expected a JPEG data URL")
+        size = len(base64.b64decode(image.split(",", 1)[1]))
+        words = _words(_post_text(text), 4)
+        return {"description": f"A photo ({size} bytes) showing {' '.join(words)}."}
+    words = _words(_post_text(content), 5)
+    if "ten relations" in content:
+        return {r.value: f"{r.spec.template} {' '.join(words[:3])} again." for r in Relation}
+    return {"concept": words[0], "action": f"sharing {words[-1]}", "object": words[1 % len(words)],
+            "emotion": "joy", "keywords": (words + ["post", "photo", "moment"])[:3]}
+
+
+def create_double(faults: Faults) -> Starlette:
+    async def completions(request: Request) -> Response:
+        body = await request.json()
+        faults.requests.append(body)
+        fault = faults.next()
+        if faults.latency_s:
+            await asyncio.sleep(faults.latency_s)
+        fmt = body.get("response_format") or {}
+        if faults.reject_json_schema and fmt.get("type") == "json_schema":
+            return _error(400, "json_schema is not supported; use json_object",
+                          "invalid_request_error")
+        if fault == "429":
+            return _error(429, "Rate limit reached", "rate_limit_error", {"retry-after": "0.05"})
+        if fault == "500":
+            return _error(500, "The server had an error", "server_error")
+        if fault in ("timeout", "hang"):
+            await asyncio.sleep(3600)
+        answer: str | None = json.dumps(answer_for(body))
+        finish = "stop"
+        refusal = None
+        if fault == "truncated":
+            answer = answer[: len(answer) // 2] if answer else answer
+        elif fault == "prose":
+            answer = f"Sure! Here is the JSON you asked for:\n{answer}\nHope this helps."
+        elif fault == "fenced":
+            answer = f"```json\n{answer}\n```"
+        elif fault == "wrong_types":
+            answer = json.dumps({k: 42 for k in json.loads(answer or "{}")})
+        elif fault == "empty":
+            answer = ""
+        elif fault == "length":
+            finish = "length"
+        elif fault == "refusal":
+            answer, refusal = None, "I can't help with that."
+        prompt_tokens = len(json.dumps(body["messages"])) // 4
+        completion_tokens = len(answer or "") // 4
+        return JSONResponse({
+            "id": f"chatcmpl-{faults.calls}", "object": "chat.completion",
+            "created": int(time.time()), "model": body.get("model", "double"),
+            "choices": [{"index": 0, "finish_reason": finish, "message": {
+                "role": "assistant", "content": answer, "refusal": refusal}}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens},
+        })
+
+    async def models(request: Request) -> Response:
+        return JSONResponse({"object": "list", "data": [{"id": "double", "object": "model"}]})
+
+    return Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"]),
+                             Route("/v1/models", models)])
+
+
+@contextmanager
+def running_double(faults: Faults | None = None) -> Iterator[tuple[str, Faults]]:
+    """Serve the double on a free loopback port; yields (base URL ending in /v1, faults)."""
+    faults = faults or Faults()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = uvicorn.Config(create_double(faults), host="127.0.0.1", port=port,
+                            log_level="critical", timeout_graceful_shutdown=1)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the LLM double did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}/v1", faults
+    finally:
+        server.should_exit = True
+        thread.join(5)
