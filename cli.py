@@ -327,7 +327,7 @@ def load_posts(ctx: click.Context, file: Path, fmt: str, source: str | None,
 
 
 def _pipeline(settings: Settings, run_dir: Path, images_dir: Path | None, retry_failed: bool
-              ) -> tuple[Any, Any, Any]:
+              ) -> tuple[Any, list[Any], Any]:
     from kg_builder.llm import Endpoint, LLMClient
     from kg_builder.pipeline import Pipeline
     from kg_builder.prompts import load_template
@@ -350,11 +350,13 @@ def _pipeline(settings: Settings, run_dir: Path, images_dir: Path | None, retry_
                          max_tokens=settings.llm_max_tokens)
 
     text_client = client(settings.llm_base_url, settings.llm_model)
+    clients = [text_client]
     cache = StageCache(run_dir / "cache.sqlite")
     image_model = settings.llm_image_model or settings.llm_model
     image_stage = None
     if images_dir is not None:
         image_client = client(settings.llm_image_base_url or settings.llm_base_url, image_model)
+        clients.append(image_client)
         image_stage = ImageDescriptionStage(
             image_client, cache, load_template("image_description", {"post_text"}), image_model)
     pipeline = Pipeline(
@@ -365,7 +367,7 @@ def _pipeline(settings: Settings, run_dir: Path, images_dir: Path | None, retry_
                            "key_information"}), settings.llm_model),
         image=image_stage, images_dir=images_dir, retry_failed=retry_failed,
         max_image_side=settings.max_image_side)
-    return pipeline, text_client, cache
+    return pipeline, clients, cache
 
 
 def _build(ctx: click.Context, input_path: Path, fmt: str, images_dir: Path | None, out: Path,
@@ -376,7 +378,7 @@ def _build(ctx: click.Context, input_path: Path, fmt: str, images_dir: Path | No
 
     settings = _settings(ctx)
     run_dir = out.parent / (out.stem + ".run")
-    pipeline, client, cache = _pipeline(settings, run_dir, images_dir, retry_failed)
+    pipeline, clients, cache = _pipeline(settings, run_dir, images_dir, retry_failed)
     reader = open_reader(input_path, fmt, images_dir=images_dir)
     if images_dir is None:
         click.echo("no --images folder: stage 1 (image description) is skipped", err=True)
@@ -384,10 +386,11 @@ def _build(ctx: click.Context, input_path: Path, fmt: str, images_dir: Path | No
 
     async def go() -> Any:
         try:
-            return await pipeline.build(reader, out, dead, client,
+            return await pipeline.build(reader, out, dead, clients,
                                         in_flight=settings.llm_concurrency * 2, progress=progress)
         finally:
-            await client.close()
+            for c in clients:
+                await c.close()
             cache.close()
 
     summary = asyncio.run(go())

@@ -136,14 +136,15 @@ class LLMClient:
         self._modes: dict[int, StructuredMode] = {}
         self._next = 0
         self.usage = Usage()
-        http_client: Any = None
-        try:  # the aiohttp transport keeps up at hundreds of requests in flight
-            http_client = openai.DefaultAioHttpClient()
-        except Exception:  # openai without the aiohttp extra
-            http_client = None
+        def transport() -> Any:
+            try:  # the aiohttp transport keeps up at hundreds of requests in flight
+                return openai.DefaultAioHttpClient()
+            except Exception:  # openai without the aiohttp extra: its default httpx transport
+                return None
+
         self._clients = [
             openai.AsyncOpenAI(base_url=e.base_url, api_key=e.api_key or "none", max_retries=0,
-                               timeout=timeout_s, http_client=http_client)
+                               timeout=timeout_s, http_client=transport())
             for e in endpoints
         ]
 

@@ -104,8 +104,8 @@ class Pipeline:
                                        "intentions": intentions}), skipped
 
     async def build(self, items: Iterable[PostRecord | Rejection], out: Path, dead: Path,
-                    client: LLMClient, in_flight: int = 256, progress: bool | None = None
-                    ) -> BuildSummary:
+                    clients: list[LLMClient], in_flight: int = 256,
+                    progress: bool | None = None) -> BuildSummary:
         summary = BuildSummary()
         started = time.perf_counter()
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -150,7 +150,13 @@ class Pipeline:
         summary.seconds = time.perf_counter() - started
         summary.cache_hits = sum(s.cache_hits for s in (self.key_info, self.intentions, self.image)
                                  if s is not None)
-        u = client.usage
-        summary.usage = {"model_calls": u.calls, "retries": u.retries, "tokens_in": u.tokens_in,
-                         "tokens_out": u.tokens_out, "call_failures": dict(u.failures)}
+        failures: Counter[str] = Counter()
+        for c in clients:
+            failures.update(c.usage.failures)
+        summary.usage = {
+            "model_calls": sum(c.usage.calls for c in clients),
+            "retries": sum(c.usage.retries for c in clients),
+            "tokens_in": sum(c.usage.tokens_in for c in clients),
+            "tokens_out": sum(c.usage.tokens_out for c in clients),
+            "call_failures": dict(failures)}
         return summary
