@@ -8,6 +8,7 @@ A graph test never skips: no server means a failure that says how to start one.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -72,3 +73,20 @@ def empty_graph(driver: Any, settings: Any, embedder: Any) -> Any:
     wipe(driver, settings.neo4j_database)
     init_schema(driver, settings.neo4j_database, embedder.model_name, embedder.dimension)
     return driver
+
+
+_exit_status: list[int] = []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _exit_status.append(int(exitstatus))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # torch's ONNX exporter loads triton, whose nanobind bindings print pages of "leaked ..."
+    # lines while the interpreter shuts down, burying pytest's summary. Leave right after the
+    # summary with pytest's own exit status (nothing of ours needs interpreter shutdown).
+    if _exit_status and "torch" in sys.modules:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_exit_status[-1])
