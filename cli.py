@@ -237,7 +237,8 @@ def _report(summary: Any, reader_stats: Any, as_json: bool, rejects: Path | None
                f"{dict(sorted(s.intention_edges.items()))}")
     click.echo(f"  new intention nodes: {s.intention_nodes_written}; sentences embedded: "
                f"{s.intentions_embedded} tails, {s.posts_embedded} posts")
-    click.echo(f"  images linked: {s.images}; key-information links: {s.key_info_links}")
+    click.echo(f"  images linked: {s.images}; key-information links: {s.key_info_links}; "
+               f"stale intentions removed: {s.stale_intentions_removed}")
     click.echo(f"  input: posts by split {dict(q.posts_by_split)}; duplicate posts merged "
                f"{q.duplicate_posts} ({q.duplicate_label_conflicts} with differing labels); "
                f"image names shared across splits {q.shared_image_names}; missing relations "

@@ -172,6 +172,7 @@ class Neo4jServer:
         env = dict(os.environ)
         env["NEO4J_HOME"] = str(self.home)
         env["NEO4J_CONF"] = str(self.conf_dir)
+        env.setdefault("NEO4J_SHUTDOWN_TIMEOUT", "300")  # a busy server may need minutes to stop
         return env
 
     def _java(self, main: str, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
@@ -276,7 +277,7 @@ class Neo4jServer:
         """Stop the server. False if it was not running."""
         if self.pid() is None:
             return False
-        proc = self._java("Neo4jCommand", "stop", timeout=180)
+        proc = self._java("Neo4jCommand", "stop", timeout=360)
         if proc.returncode != 0 and self.pid() is not None:
             raise Neo4jServerError(f"Neo4j did not stop: {(proc.stdout + proc.stderr)[-1500:]}")
         return True
