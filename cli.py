@@ -386,9 +386,26 @@ def _build(ctx: click.Context, input_path: Path, fmt: str, images_dir: Path | No
     dead = out.with_suffix(".dead.jsonl")
 
     async def go() -> Any:
+        import signal
+
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def on_interrupt() -> None:
+            if stop.is_set():  # second Ctrl-C: stop now
+                raise KeyboardInterrupt
+            click.echo("\ninterrupted: finishing the posts in flight (Ctrl-C again to abort)",
+                       err=True)
+            stop.set()
+
+        try:
+            loop.add_signal_handler(signal.SIGINT, on_interrupt)
+        except (NotImplementedError, RuntimeError):  # not the main thread (tests), or Windows
+            pass
         try:
             return await pipeline.build(reader, out, dead, clients,
-                                        in_flight=settings.llm_concurrency * 2, progress=progress)
+                                        in_flight=settings.llm_concurrency * 2, progress=progress,
+                                        stop=stop)
         finally:
             for c in clients:
                 await c.close()
@@ -425,6 +442,10 @@ def build_cmd(ctx: click.Context, input_path: Path, fmt: str, images_dir: Path |
               retry_failed: bool, progress: bool | None) -> None:
     """Run the three MIKO stages over INPUT with the configured model server."""
     summary = _build(ctx, input_path, fmt, images_dir, out, retry_failed, progress)
+    if summary.interrupted:
+        raise click.ClickException(
+            f"interrupted after {summary.built + len(summary.dead)} post(s); run the same command "
+            "again to finish (answers already made are cached)")
     if summary.dead or summary.rejected_input:
         raise click.ClickException(
             f"{len(summary.dead)} post(s) dead-lettered, {len(summary.rejected_input)} input "
@@ -460,6 +481,10 @@ def ingest_cmd(ctx: click.Context, input_path: Path, fmt: str, images_dir: Path 
     from kg_builder.readers import JsonlReader
 
     summary = _build(ctx, input_path, fmt, images_dir, out, True, progress)
+    if summary.interrupted:
+        raise click.ClickException(
+            "interrupted before loading; run the same command again to finish (answers already "
+            "made are cached)")
     _load(ctx, JsonlReader(out), False, None, progress)
     if summary.dead or summary.rejected_input:
         raise click.ClickException(

@@ -42,6 +42,7 @@ class BuildSummary:
     dead: list[dict[str, str]] = field(default_factory=list)
     rejected_input: list[Rejection] = field(default_factory=list)
     images_skipped: int = 0
+    interrupted: bool = False
     cache_hits: int = 0
     seconds: float = 0.0
     usage: dict[str, Any] = field(default_factory=dict)
@@ -51,6 +52,7 @@ class BuildSummary:
         return {"posts": self.posts, "built": self.built, "dead_lettered": len(self.dead),
                 "dead_by_reason": dict(reasons), "rejected_input": len(self.rejected_input),
                 "images_skipped": self.images_skipped, "cache_hits": self.cache_hits,
+                "interrupted": self.interrupted,
                 "seconds": round(self.seconds, 2), **self.usage}
 
 
@@ -105,7 +107,10 @@ class Pipeline:
 
     async def build(self, items: Iterable[PostRecord | Rejection], out: Path, dead: Path,
                     clients: list[LLMClient], in_flight: int = 256,
-                    progress: bool | None = None) -> BuildSummary:
+                    progress: bool | None = None, stop: asyncio.Event | None = None
+                    ) -> BuildSummary:
+        """Run every post; when ``stop`` is set (first Ctrl-C), no new post starts and the
+        posts in flight finish, so their answers are cached and none is paid for twice."""
         summary = BuildSummary()
         started = time.perf_counter()
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -136,6 +141,9 @@ class Pipeline:
 
             tasks = set()
             for item in items:
+                if stop is not None and stop.is_set():
+                    summary.interrupted = True
+                    break
                 if isinstance(item, Rejection):
                     summary.rejected_input.append(item)
                     continue

@@ -207,3 +207,42 @@ def test_steering_text_cannot_create_labels_or_types(
     text, _, _ = empty_graph.execute_query("MATCH (p:Post {id:'evil'}) RETURN p.text AS t",
                                            database_=settings.neo4j_database)
     assert text[0]["t"] == evil
+
+
+def test_ctrl_c_then_rerun_pays_for_nothing_twice_and_loses_nothing(
+    tmp_path: Path, double: tuple[str, Faults]
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    url, faults = double
+    faults.latency_s = 0.3
+    inp = _posts(tmp_path, 24)
+    out = tmp_path / "run.jsonl"
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "MIKO_LLM_BASE_URL": url, "MIKO_LLM_MODEL": "double",
+           "MIKO_LLM_CONCURRENCY": "4"}
+    cmd = [sys.executable, "-c", "from cli import main; main()", "build", str(inp),
+           "--out", str(out), "--no-progress"]
+    first = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 30
+    while faults.calls < 6 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    first.send_signal(signal.SIGINT)
+    output, _ = first.communicate(timeout=60)
+    assert first.returncode == 1, output
+    assert "finishing the posts in flight" in output and "interrupted after" in output
+    calls_first = faults.calls
+    assert 0 < calls_first < 48
+
+    second = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0, second.stdout + second.stderr
+    built = out.read_text().splitlines()
+    assert len(built) == 24 and not out.with_suffix(".dead.jsonl").read_text()
+    # Each post costs two calls (key information, intentions); none was made twice.
+    prompts = [json.dumps(r["messages"], sort_keys=True) for r in faults.requests]
+    assert len(prompts) == len(set(prompts)) == 48
