@@ -327,7 +327,8 @@ def load_posts(ctx: click.Context, file: Path, fmt: str, source: str | None,
           progress, defer_indexes)
 
 
-def _pipeline(settings: Settings, run_dir: Path, images_dir: Path | None, retry_failed: bool
+def _pipeline(settings: Settings, run_dir: Path, images_dir: Path | None, retry_failed: bool,
+              base_url: str | None = None, model: str | None = None
               ) -> tuple[Any, list[Any], Any]:
     from kg_builder.llm import Endpoint, LLMClient
     from kg_builder.pipeline import Pipeline
@@ -337,9 +338,11 @@ def _pipeline(settings: Settings, run_dir: Path, images_dir: Path | None, retry_
     from kg_builder.stages.intentions import IntentionsStage
     from kg_builder.stages.key_information import KeyInformationStage
 
-    if not settings.llm_base_url or not settings.llm_model:
+    base_url = base_url or settings.llm_base_url
+    model = model or settings.llm_model
+    if not base_url or not model:
         raise click.ClickException(
-            "no model server configured: set MIKO_LLM_BASE_URL (an OpenAI-compatible /v1 URL: "
+            "no model configured: set MIKO_LLM_BASE_URL (an OpenAI-compatible /v1 URL: "
             "OpenAI, Azure, vLLM, Ollama or llama.cpp) and MIKO_LLM_MODEL")
     key = settings.llm_api_key.get_secret_value()
     mode: Any = settings.llm_structured_output
@@ -350,22 +353,22 @@ def _pipeline(settings: Settings, run_dir: Path, images_dir: Path | None, retry_
                          concurrency=settings.llm_concurrency, structured=mode,
                          max_tokens=settings.llm_max_tokens)
 
-    text_client = client(settings.llm_base_url, settings.llm_model)
+    text_client = client(base_url, model)
     clients = [text_client]
     cache = StageCache(run_dir / "cache.sqlite")
-    image_model = settings.llm_image_model or settings.llm_model
+    image_model = settings.llm_image_model or model
     image_stage = None
     if images_dir is not None:
-        image_client = client(settings.llm_image_base_url or settings.llm_base_url, image_model)
+        image_client = client(settings.llm_image_base_url or base_url, image_model)
         clients.append(image_client)
         image_stage = ImageDescriptionStage(
             image_client, cache, load_template("image_description", {"post_text"}), image_model)
     pipeline = Pipeline(
         KeyInformationStage(text_client, cache, load_template(
-            "key_information", {"post_text", "image_description"}), settings.llm_model),
+            "key_information", {"post_text", "image_description"}), model),
         IntentionsStage(text_client, cache, load_template(
             "intentions", {"relation_templates", "post_text", "image_description",
-                           "key_information"}), settings.llm_model),
+                           "key_information"}), model),
         image=image_stage, images_dir=images_dir, retry_failed=retry_failed,
         max_image_side=settings.max_image_side)
     return pipeline, clients, cache
@@ -373,13 +376,33 @@ def _pipeline(settings: Settings, run_dir: Path, images_dir: Path | None, retry_
 
 def _build(ctx: click.Context, input_path: Path, fmt: str, images_dir: Path | None, out: Path,
            retry_failed: bool, progress: bool | None) -> Any:
+    import contextlib
+
+    settings = _settings(ctx)
+    run_dir = out.parent / (out.stem + ".run")
+    local: Any = contextlib.nullcontext()
+    base_url = model = None
+    if not settings.llm_base_url:
+        from kg_builder.local_llm import DEMO_WARNING, LocalModelServer
+
+        click.echo(f"warning: {DEMO_WARNING}", err=True)
+        local = LocalModelServer()
+        base_url, model = local.base_url, local.model_name
+        images_dir = None
+    with local:
+        return _run_build(settings, run_dir, input_path, fmt, images_dir, out, retry_failed,
+                          progress, base_url, model)
+
+
+def _run_build(settings: Settings, run_dir: Path, input_path: Path, fmt: str,
+               images_dir: Path | None, out: Path, retry_failed: bool, progress: bool | None,
+               base_url: str | None, model: str | None) -> Any:
     import asyncio
 
     from kg_builder.readers import open_reader
 
-    settings = _settings(ctx)
-    run_dir = out.parent / (out.stem + ".run")
-    pipeline, clients, cache = _pipeline(settings, run_dir, images_dir, retry_failed)
+    pipeline, clients, cache = _pipeline(settings, run_dir, images_dir, retry_failed, base_url,
+                                         model)
     reader = open_reader(input_path, fmt, images_dir=images_dir)
     if images_dir is None:
         click.echo("no --images folder: stage 1 (image description) is skipped", err=True)
@@ -490,6 +513,31 @@ def ingest_cmd(ctx: click.Context, input_path: Path, fmt: str, images_dir: Path 
         raise click.ClickException(
             f"{len(summary.dead)} post(s) dead-lettered (see {out.with_suffix('.dead.jsonl')}); "
             "the others are in the graph")
+
+
+@main.group("llm")
+def llm_group() -> None:
+    """The packaged local model (SmolLM2-135M-Instruct via llama-cpp-python)."""
+
+
+@llm_group.command("serve")
+@click.option("--port", type=int, default=8080, show_default=True)
+@_errors_as_click
+def llm_serve(port: int) -> None:
+    """Keep the local model's OpenAI-compatible server up until Ctrl-C."""
+    import time
+
+    from kg_builder.local_llm import LocalModelServer
+
+    server = LocalModelServer(port=port)
+    with server:
+        click.echo(f"local model up: MIKO_LLM_BASE_URL={server.base_url} "
+                   f"MIKO_LLM_MODEL={server.model_name} (demo quality; Ctrl-C stops it)")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            click.echo("stopping the local model")
 
 
 @main.command("stats")

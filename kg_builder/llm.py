@@ -184,6 +184,13 @@ class LLMClient:
                 self._count_failure("invalid_json")
                 raise LLMError("invalid_json", str(second)[:300]) from second
 
+    def _delay(self, exc: Exception, attempt: int) -> float:
+        """Seconds to wait before retry number ``attempt + 1``: Retry-After, else backoff."""
+        delay = _retry_after(exc)
+        if delay is None:
+            delay = min(self.max_backoff_s, self.backoff_s * 2 ** attempt) * (0.5 + random.random())
+        return min(delay, self.max_backoff_s)
+
     def _count_failure(self, reason: str) -> None:
         self.usage.failures[reason] = self.usage.failures.get(reason, 0) + 1
 
@@ -207,30 +214,39 @@ class LLMClient:
                         model=endpoint.model, messages=messages,  # type: ignore[arg-type]
                         max_tokens=self.max_tokens, temperature=0, timeout=self.timeout_s,
                         **kwargs)
-            except oa.BadRequestError as exc:
-                if self.structured == "auto" and mode == "json_schema":
-                    self._modes[index] = "json_object"  # e.g. llama.cpp: remember, retry now
+            except oa.APIStatusError as exc:
+                # A server that refuses json_schema (llama.cpp's answers 400; llama-cpp-python's
+                # answers 500 with a validation error naming response_format): remember to use
+                # json_object with the schema on this endpoint, and ask again at once.
+                refused_schema = self.structured == "auto" and mode == "json_schema" and (
+                    isinstance(exc, oa.BadRequestError)
+                    or (exc.status_code in (422, 500) and "response_format" in str(exc)))
+                if refused_schema:
+                    self._modes[index] = "json_object"
                     continue
-                self._count_failure("bad_request")
-                raise LLMError("bad_request", str(exc)[:300]) from exc
-            except (oa.RateLimitError, oa.InternalServerError, oa.APITimeoutError,
-                    oa.APIConnectionError) as exc:
-                reason = {oa.RateLimitError: "rate_limited", oa.InternalServerError: "server_error",
-                          oa.APITimeoutError: "timeout"}.get(type(exc), "connection")
+                if isinstance(exc, oa.BadRequestError):
+                    self._count_failure("bad_request")
+                    raise LLMError("bad_request", str(exc)[:300]) from exc
+                if not isinstance(exc, oa.RateLimitError | oa.InternalServerError):
+                    self._count_failure(f"http_{exc.status_code}")
+                    raise LLMError(f"http_{exc.status_code}", str(exc)[:300]) from exc
+                if attempt >= self.max_retries:
+                    reason = "rate_limited" if isinstance(exc, oa.RateLimitError) else "server_error"
+                    self._count_failure(reason)
+                    raise LLMError(reason, f"after {attempt + 1} attempts: {exc}"[:300]) from exc
+                attempt += 1
+                self.usage.retries += 1
+                await asyncio.sleep(self._delay(exc, attempt - 1))
+                continue
+            except (oa.APITimeoutError, oa.APIConnectionError) as exc:
+                reason = "timeout" if isinstance(exc, oa.APITimeoutError) else "connection"
                 if attempt >= self.max_retries:
                     self._count_failure(reason)
                     raise LLMError(reason, f"after {attempt + 1} attempts: {exc}"[:300]) from exc
-                delay = _retry_after(exc)
-                if delay is None:
-                    delay = min(self.max_backoff_s, self.backoff_s * 2 ** attempt)
-                    delay *= 0.5 + random.random()
                 attempt += 1
                 self.usage.retries += 1
-                await asyncio.sleep(min(delay, self.max_backoff_s))
+                await asyncio.sleep(self._delay(exc, attempt - 1))
                 continue
-            except oa.APIStatusError as exc:
-                self._count_failure(f"http_{exc.status_code}")
-                raise LLMError(f"http_{exc.status_code}", str(exc)[:300]) from exc
             if self.structured == "auto" and index not in self._modes:
                 self._modes[index] = mode
             if response.usage is not None:

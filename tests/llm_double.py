@@ -34,7 +34,7 @@ from kg_builder.relations import Relation
 class Faults:
     script: list[str] = field(default_factory=list)  # consumed one per call, in order
     latency_s: float = 0.0
-    reject_json_schema: bool = False  # answer json_schema with 400, like llama.cpp's server
+    reject_json_schema: int = 0  # status for json_schema requests: 400 (llama.cpp), 500 (llama-cpp-python)
     calls: int = 0
     requests: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -90,8 +90,8 @@ def create_double(faults: Faults) -> Starlette:
             await asyncio.sleep(faults.latency_s)
         fmt = body.get("response_format") or {}
         if faults.reject_json_schema and fmt.get("type") == "json_schema":
-            return _error(400, "json_schema is not supported; use json_object",
-                          "invalid_request_error")
+            return _error(faults.reject_json_schema, "1 validation error: body.response_format."
+                          "type: Input should be 'text' or 'json_object'", "invalid_request_error")
         if fault == "429":
             return _error(429, "Rate limit reached", "rate_limit_error", {"retry-after": "0.05"})
         if fault == "500":

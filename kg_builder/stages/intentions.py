@@ -6,6 +6,8 @@ post that tries to steer the model can never add a relation (nor a label or type
 
 from __future__ import annotations
 
+import re
+
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from kg_builder.models import IntentionRecord, KeyInfo
@@ -27,7 +29,15 @@ def _check_templates(answer: BaseModel) -> BaseModel:
     return answer
 
 
-_fields: dict[str, object] = {r.value: (str, Field(min_length=1, max_length=400)) for r in Relation}
+_METACHARS = re.compile(r"([.^$*+?()\[\]{}|\\])")  # re.escape would also escape spaces
+
+# Each sentence must open with its relation's template; the pattern also goes into the JSON
+# schema, so grammar-constrained servers (llama.cpp) produce the prefix by construction.
+_fields: dict[str, object] = {
+    r.value: (str, Field(min_length=1, max_length=240,
+                         pattern="^" + _METACHARS.sub(r"\\\1", r.spec.template) + " "))
+    for r in Relation
+}
 IntentionsAnswer: type[BaseModel] = create_model(  # type: ignore[call-overload]
     "IntentionsAnswer", __config__=ConfigDict(extra="forbid"),
     __validators__={"templates": model_validator(mode="after")(_check_templates)}, **_fields)

@@ -88,13 +88,15 @@ def test_unusable_answers_fail_with_a_reason(double: tuple[str, Faults], script:
     assert info.value.reason == reason
 
 
-def test_json_schema_falls_back_to_json_object_once(double: tuple[str, Faults]) -> None:
+@pytest.mark.parametrize("status", [400, 500])  # llama.cpp's server; llama-cpp-python's
+def test_json_schema_falls_back_to_json_object_once(double: tuple[str, Faults],
+                                                    status: int) -> None:
     url, faults = double
-    faults.reject_json_schema = True  # like llama.cpp's server
+    faults.reject_json_schema = status
     c = client(url)
     assert ask(c).concept == "our"
     kinds = [r["response_format"]["type"] for r in faults.requests]
-    assert kinds == ["json_schema", "json_object"]
+    assert kinds == ["json_schema", "json_object"] and c.usage.retries == 0
     assert "schema" in faults.requests[-1]["response_format"]
 
 
