@@ -5,20 +5,22 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${MIKO_CACHE_DIR:-$HOME/.cache/miko}"
 PY="${PYTHON:-python3}"
-HASH="$("$PY" - "$ROOT/pyproject.toml" <<'PYEOF' | sha256sum | cut -c1-12
+EXTRAS="dev,local"  # local: llama-cpp-python (compiled, ~6 min the first time) + SmolLM2
+HASH="$("$PY" - "$ROOT/pyproject.toml" "$EXTRAS" <<'PYEOF' | sha256sum | cut -c1-12
 import sys, tomllib
 project = tomllib.load(open(sys.argv[1], "rb"))["project"]
-print(sys.version, project["dependencies"], project.get("optional-dependencies"))
+print(sys.version, project["dependencies"], project.get("optional-dependencies"), sys.argv[2])
 PYEOF
 )"
 VENV="${MIKO_VENV:-$CACHE/venv-$HASH}"
 if [ ! -x "$VENV/bin/miko" ] || [ ! -f "$VENV/.complete" ]; then
-  echo "== creating the Python environment in $VENV (first run: a few minutes, ~6 GB for torch)" >&2
+  echo "== creating the Python environment in $VENV (first run: ~10 minutes, ~6 GB for torch," \
+       "llama-cpp-python compiles)" >&2
   rm -rf "$VENV"
   mkdir -p "$CACHE"
   "$PY" -m venv "$VENV"
   "$VENV/bin/pip" install -q --upgrade pip >&2
-  "$VENV/bin/pip" install -q -e "$ROOT[dev]" >&2
+  "$VENV/bin/pip" install -q -e "$ROOT[$EXTRAS]" >&2
   touch "$VENV/.complete"
 elif [ "$(cd / && "$VENV/bin/python" -c 'import kg_builder, pathlib; print(pathlib.Path(kg_builder.__file__).parent.parent)' 2>/dev/null)" != "$ROOT" ]; then
   # The checkout moved (CI clones elsewhere): re-point the editable install, no downloads.

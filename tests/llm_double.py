@@ -76,7 +76,7 @@ def answer_for(body: dict[str, Any]) -> dict[str, Any]:
         return {"description": f"A photo ({size} bytes) showing {' '.join(words)}."}
     words = _words(_post_text(content), 5)
     if "ten relations" in content:
-        return {r.value: f"{r.spec.template} {' '.join(words[:3])} again." for r in Relation}
+        return {r.value: f"{' '.join(words[:3])} again." for r in Relation}
     return {"concept": words[0], "action": f"sharing {words[-1]}", "object": words[1 % len(words)],
             "emotion": "joy", "keywords": (words + ["post", "photo", "moment"])[:3]}
 

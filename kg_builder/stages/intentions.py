@@ -6,9 +6,7 @@ post that tries to steer the model can never add a relation (nor a label or type
 
 from __future__ import annotations
 
-import re
-
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from kg_builder.models import IntentionRecord, KeyInfo
 from kg_builder.relations import Relation, split_tail
@@ -21,26 +19,22 @@ class IntentionsInput(BaseModel):
     key_info: KeyInfo | None = None
 
 
-def _check_templates(answer: BaseModel) -> BaseModel:
-    for rel in Relation:
-        sentence = getattr(answer, rel.value)
-        if not split_tail(rel, sentence)[1]:
-            raise ValueError(f"{rel.value} must start with {rel.spec.template!r}")
-    return answer
-
-
-_METACHARS = re.compile(r"([.^$*+?()\[\]{}|\\])")  # re.escape would also escape spaces
-
-# Each sentence must open with its relation's template; the pattern also goes into the JSON
-# schema, so grammar-constrained servers (llama.cpp) produce the prefix by construction.
+# The model writes only each sentence's continuation; the sentence is the relation's template
+# followed by it. So every sentence follows its MIKO template exactly whatever the model, and
+# the tail is the continuation. (A JSON-schema `pattern` for the prefix would be neater, but
+# llama-cpp-python's grammar converter silently drops the whole schema when it meets one.)
 _fields: dict[str, object] = {
-    r.value: (str, Field(min_length=1, max_length=240,
-                         pattern="^" + _METACHARS.sub(r"\\\1", r.spec.template) + " "))
-    for r in Relation
+    r.value: (str, Field(min_length=1, max_length=240)) for r in Relation
 }
 IntentionsAnswer: type[BaseModel] = create_model(  # type: ignore[call-overload]
-    "IntentionsAnswer", __config__=ConfigDict(extra="forbid"),
-    __validators__={"templates": model_validator(mode="after")(_check_templates)}, **_fields)
+    "IntentionsAnswer", __config__=ConfigDict(extra="forbid"), **_fields)
+
+
+def sentence(relation: Relation, continuation: str) -> str:
+    """The full intention sentence; a continuation that repeats the template is not doubled."""
+    text = " ".join(continuation.split())
+    tail, matched = split_tail(relation, text)
+    return f"{relation.spec.template} {tail if matched else text}"
 
 
 def relation_templates() -> str:
@@ -60,6 +54,7 @@ class IntentionsStage(CachedStage):
                    "key_info": key_info}
         answer = await self.cached(payload, [{"role": "user", "content": prompt}],
                                    IntentionsAnswer, retry_failed)
-        return [IntentionRecord(relation=rel, text=getattr(answer, rel.value), model=self.model,
-                                prompt_version=self.prompt_version, source=f"llm:{self.model}")
+        return [IntentionRecord(relation=rel, text=sentence(rel, getattr(answer, rel.value)),
+                                model=self.model, prompt_version=self.prompt_version,
+                                source=f"llm:{self.model}")
                 for rel in Relation]
