@@ -348,7 +348,8 @@ def _pipeline(settings: Settings, run_dir: Path, images_dir: Path | None, retry_
     mode: Any = settings.llm_structured_output
 
     def client(urls: str, model: str) -> LLMClient:
-        return LLMClient([Endpoint(u.strip(), key, model) for u in urls.split(",") if u.strip()],
+        return LLMClient([Endpoint(u.strip(), key, model, settings.llm_azure_api_version)
+                          for u in urls.split(",") if u.strip()],
                          timeout_s=settings.llm_timeout_s, max_retries=settings.llm_max_retries,
                          concurrency=settings.llm_concurrency, structured=mode,
                          max_tokens=settings.llm_max_tokens)

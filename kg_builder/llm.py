@@ -40,7 +40,8 @@ class LLMError(KGBuilderError):
 class Endpoint:
     base_url: str
     api_key: str
-    model: str
+    model: str  # on Azure OpenAI: the deployment name
+    azure_api_version: str | None = None  # set: an Azure OpenAI resource at base_url
 
 
 @dataclass
@@ -142,11 +143,16 @@ class LLMClient:
             except Exception:  # openai without the aiohttp extra: its default httpx transport
                 return None
 
-        self._clients = [
-            openai.AsyncOpenAI(base_url=e.base_url, api_key=e.api_key or "none", max_retries=0,
-                               timeout=timeout_s, http_client=transport())
-            for e in endpoints
-        ]
+        def make(e: Endpoint) -> Any:
+            if e.azure_api_version:
+                return openai.AsyncAzureOpenAI(
+                    azure_endpoint=e.base_url, api_key=e.api_key, api_version=e.azure_api_version,
+                    azure_deployment=e.model, max_retries=0, timeout=timeout_s,
+                    http_client=transport())
+            return openai.AsyncOpenAI(base_url=e.base_url, api_key=e.api_key or "none",
+                                      max_retries=0, timeout=timeout_s, http_client=transport())
+
+        self._clients = [make(e) for e in endpoints]
 
     async def close(self) -> None:
         for c in self._clients:
@@ -211,7 +217,7 @@ class LLMClient:
                         kwargs["response_format"] = fmt
                     self.usage.calls += 1
                     response = await client.chat.completions.create(
-                        model=endpoint.model, messages=messages,  # type: ignore[arg-type]
+                        model=endpoint.model, messages=messages,
                         max_tokens=self.max_tokens, temperature=0, timeout=self.timeout_s,
                         **kwargs)
             except oa.APIStatusError as exc:
@@ -267,4 +273,4 @@ class LLMClient:
             if not content or not content.strip():
                 self._count_failure("empty")
                 raise LLMError("empty", "the answer has no content")
-            return content
+            return str(content)

@@ -85,6 +85,9 @@ class Settings(BaseSettings):
         default=None, description="Base URL(s) of the multimodal model (default: MIKO_LLM_BASE_URL).")
     llm_image_model: str | None = Field(
         default=None, description="Multimodal model for image description (default: MIKO_LLM_MODEL).")
+    llm_azure_api_version: str | None = Field(
+        default=None, description="Set for Azure OpenAI: MIKO_LLM_BASE_URL is the resource "
+        "endpoint (https://NAME.openai.azure.com) and MIKO_LLM_MODEL the deployment name.")
     llm_timeout_s: float = Field(default=60.0, gt=0)
     llm_max_retries: int = Field(default=4, ge=0, le=20)
     llm_concurrency: int = Field(default=64, ge=1)

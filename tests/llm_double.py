@@ -37,6 +37,7 @@ class Faults:
     reject_json_schema: int = 0  # status for json_schema requests: 400 (llama.cpp), 500 (llama-cpp-python)
     calls: int = 0
     requests: list[dict[str, Any]] = field(default_factory=list)
+    azure_deployments: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def next(self) -> str | None:
@@ -129,8 +130,22 @@ def create_double(faults: Faults) -> Starlette:
     async def models(request: Request) -> Response:
         return JSONResponse({"object": "list", "data": [{"id": "double", "object": "model"}]})
 
-    return Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"]),
-                             Route("/v1/models", models)])
+    async def azure(request: Request) -> Response:
+        # Azure OpenAI: /openai/deployments/{deployment}/chat/completions?api-version=...,
+        # key in the api-key header.
+        if not request.query_params.get("api-version"):
+            return _error(404, "Resource not found", "invalid_request_error")
+        if request.headers.get("api-key") != "azure-key":
+            return _error(401, "Access denied due to invalid subscription key",
+                          "invalid_request_error")
+        faults.azure_deployments.append(request.path_params["deployment"])
+        return await completions(request)
+
+    return Starlette(routes=[
+        Route("/v1/chat/completions", completions, methods=["POST"]),
+        Route("/v1/models", models),
+        Route("/openai/deployments/{deployment}/chat/completions", azure, methods=["POST"]),
+    ])
 
 
 @contextmanager

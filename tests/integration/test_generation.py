@@ -248,3 +248,16 @@ def test_ctrl_c_then_rerun_pays_for_nothing_twice_and_loses_nothing(
     # Each post costs two calls (key information, intentions); none was made twice.
     prompts = [json.dumps(r["messages"], sort_keys=True) for r in faults.requests]
     assert len(prompts) == len(set(prompts)) == 48
+
+
+def test_azure_openai_endpoint(double: tuple[str, Faults]) -> None:
+    url, faults = double
+    root = url.removesuffix("/v1")
+    c = LLMClient([Endpoint(root, "azure-key", "my-gpt35-deployment", "2024-02-01")],
+                  timeout_s=2.0)
+    assert ask(c).concept == "our"
+    assert faults.azure_deployments == ["my-gpt35-deployment"]
+    bad = LLMClient([Endpoint(root, "wrong", "d", "2024-02-01")], timeout_s=2.0)
+    with pytest.raises(LLMError) as info:
+        ask(bad)
+    assert info.value.reason == "http_401"
