@@ -100,10 +100,18 @@ def test_json_schema_falls_back_to_json_object_once(double: tuple[str, Faults],
     assert "schema" in faults.requests[-1]["response_format"]
 
 
+def _miko_texts() -> list[str]:
+    from tests.conftest import MIKO_DIR
+
+    return [p["text"] for p in json.loads((MIKO_DIR / "train.json").read_text())[:40]]
+
+
 def _posts(tmp_path: Path, n: int, images: dict[str, bytes] | None = None) -> Path:
+    """n MIKO benchmark post texts as JSONL posts, with the given test-made images."""
+    texts = _miko_texts()
     lines = []
     for i in range(n):
-        rec: dict[str, Any] = {"id": f"gen:{i}", "text": f"Post number {i} about a sunny picnic"}
+        rec: dict[str, Any] = {"id": f"gen:{i}", "text": f"{texts[i % len(texts)]} #{i}"}
         if images and f"{i}.png" in images:
             rec["image"] = f"{i}.png"
         lines.append(json.dumps(rec))
