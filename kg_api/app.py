@@ -23,6 +23,7 @@ from kg_api.embedding import QueryEmbedder
 from kg_api.errors import GraphUnavailableError, KGApiError
 from kg_api.repository import GraphRepository
 from kg_api.schema import Context, build_schema
+from kg_builder import queries
 from kg_builder.embeddings import Embedder
 from kg_builder.settings import Settings
 
@@ -220,7 +221,7 @@ async def _check_model(state: State) -> None:
     if state.driver is None or state.embedder is None:
         return
     records, _, _ = await state.driver.execute_query(
-        "MATCH (m:KGMeta {id: 'embedding'}) RETURN m.model AS model, m.dimension AS dimension",
+        queries.read_embedding_meta(),
         database_=state.settings.neo4j_database, routing_=neo4j.RoutingControl.READ)
     if records:
         model, dim = records[0]["model"], records[0]["dimension"]

@@ -9,7 +9,7 @@ from neo4j import AsyncDriver
 from neo4j.exceptions import ClientError, Neo4jError, ServiceUnavailable, SessionExpired
 
 from kg_api import queries as q
-from kg_api.errors import BadInputError, GraphUnavailableError, RequestTimeoutError
+from kg_api.errors import GraphUnavailableError, RequestTimeoutError
 from kg_builder.graph import vector_index_for
 from kg_builder.queries import Rows
 from kg_builder.relations import Relation
@@ -176,7 +176,3 @@ class GraphRepository:
 
     async def index_states(self) -> list[dict[str, Any]]:
         return await self.read(q.index_states())
-
-
-def bad_input(message: str) -> BadInputError:
-    return BadInputError(message)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Annotated, Any
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
@@ -569,4 +569,4 @@ def schema_sdl(settings: Settings | None = None) -> str:
     return build_schema(settings or Settings()).as_str() + "\n"
 
 
-__all__ = ["Annotated", "Context", "build_schema", "schema_sdl"]
+__all__ = ["Context", "build_schema", "schema_sdl"]

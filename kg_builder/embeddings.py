@@ -47,7 +47,22 @@ def canonical_model_name(name: str) -> str:
     return "sentence-transformers/all-MiniLM-L6-v2" if name in PACKAGED_MODELS else name
 
 
-class SentenceTransformerEmbedder:
+class NamedEmbedder:
+    """The identity every embedder reports: canonical model name and vector dimension."""
+
+    _name: str
+    _dim: int
+
+    @property
+    def model_name(self) -> str:
+        return self._name
+
+    @property
+    def dimension(self) -> int:
+        return self._dim
+
+
+class SentenceTransformerEmbedder(NamedEmbedder):
     """sentence-transformers on CPU (or the configured device); never downloads at run time."""
 
     def __init__(self, model: str, device: str = "cpu", batch_size: int = 64) -> None:
@@ -73,26 +88,17 @@ class SentenceTransformerEmbedder:
                 "downloaded at run time: point MIKO_EMBEDDING_MODEL at a local folder"
             ) from exc
         self._name = canonical_model_name(model)
+        self.batch_size = batch_size
         getter = getattr(self._model, "get_embedding_dimension", None) or (
             self._model.get_sentence_embedding_dimension)
         dim = getter()
         self._dim = int(dim) if dim else int(
             self._model.encode(["probe"], convert_to_numpy=True).shape[1])
-        self.batch_size = batch_size
-
-    @property
-    def model_name(self) -> str:
-        return self._name
-
-    @property
-    def dimension(self) -> int:
-        return self._dim
-
     def embed(self, texts: Sequence[str]) -> Vectors:
         if not texts:
-            return np.zeros((0, getattr(self, "_dim", 0)), dtype=np.float32)
+            return np.zeros((0, self._dim), dtype=np.float32)
         vectors = self._model.encode(
-            list(texts), batch_size=getattr(self, "batch_size", 64), normalize_embeddings=True,
+            list(texts), batch_size=self.batch_size, normalize_embeddings=True,
             convert_to_numpy=True, show_progress_bar=False,
         )
         return np.asarray(vectors, dtype=np.float32)

@@ -15,7 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from kg_builder.embeddings import Embedder, Vectors, canonical_model_name, resolve_model_path
+from kg_builder.embeddings import (
+    Embedder,
+    NamedEmbedder,
+    Vectors,
+    canonical_model_name,
+    resolve_model_path,
+)
 from kg_builder.errors import EmbeddingModelError
 
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -48,7 +54,7 @@ def _export(model_dir: str, target: Path) -> None:
     tmp.rename(target)
 
 
-class OnnxEmbedder:
+class OnnxEmbedder(NamedEmbedder):
     """Mean-pooled, normalised sentence embeddings from an ONNX export of the model."""
 
     def __init__(self, model: str, cache_dir: Path, threads: int = 1, max_length: int = 256) -> None:
@@ -77,14 +83,6 @@ class OnnxEmbedder:
         self._name = canonical_model_name(model)
         self._dim = int(self.embed(["probe"]).shape[1])
         self.path = target
-
-    @property
-    def model_name(self) -> str:
-        return self._name
-
-    @property
-    def dimension(self) -> int:
-        return self._dim
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         enc = self._tokenizer(list(texts), return_tensors="np", padding=True, truncation=True,
