@@ -33,10 +33,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import dump, git_rev, machine  # noqa: E402
-from kg_builder.models import PostRecord  # noqa: E402
-from kg_builder.readers import MikoReader  # noqa: E402
-from kg_builder.relations import Relation  # noqa: E402
-from kg_builder.settings import Settings  # noqa: E402
+from kg_builder.core.models import PostRecord  # noqa: E402
+from kg_builder.core.relations import Relation  # noqa: E402
+from kg_builder.core.settings import Settings  # noqa: E402
+from kg_builder.loading.readers import MikoReader  # noqa: E402
 
 OURS_PAGE = ("query($after: String) { posts(first: 50, after: $after) { edges { node { id text "
              "intentions { relation intention { tail } } } } } }")
@@ -113,7 +113,8 @@ def main() -> None:
     if not args.no_load:
         subprocess.run(["bash", "-c", "python - <<'PY'\n"
                         "from benchmarks.bench_load import wipe\n"
-                        "from kg_builder.graph import connect\nfrom kg_builder.settings import Settings\n"
+                        "from kg_builder.graph.driver import connect\n"
+                        "from kg_builder.core.settings import Settings\n"
                         "s = Settings(); d = connect(s); wipe(d, s.neo4j_database)\nPY"],
                        check=True, cwd=ROOT, env=env)
         subprocess.run(["miko", "load-release", "--no-progress"], check=True, cwd=ROOT, env=env,
@@ -122,7 +123,7 @@ def main() -> None:
     texts = [p.text for p in posts] + [i.tail for p in posts for i in p.intentions]
     random.seed(7)
     random.shuffle(texts)
-    from kg_builder.graph import connect
+    from kg_builder.graph.driver import connect
 
     with connect(settings) as drv:  # the posts actually in the graph (MIKO, or grown to scale)
         ids = [r["id"] for r in drv.execute_query(

@@ -17,12 +17,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import dump, machine  # noqa: E402
-from kg_builder.embeddings import SentenceTransformerEmbedder  # noqa: E402
-from kg_builder.models import PostRecord  # noqa: E402
-from kg_builder.onnx_embedder import OnnxEmbedder  # noqa: E402
-from kg_builder.readers import MikoReader  # noqa: E402
-from kg_builder.settings import Settings  # noqa: E402
+from benchmarks.common import dump, machine
+from kg_builder.core.models import PostRecord
+from kg_builder.core.settings import Settings
+from kg_builder.embeddings import SentenceTransformerEmbedder
+from kg_builder.embeddings.onnx import OnnxEmbedder
+from kg_builder.loading.readers import MikoReader
 
 
 def main() -> None:

@@ -24,13 +24,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import LookupEmbedder, dump, git_rev, machine, neo4j_version  # noqa: E402
-from kg_builder.embeddings import SentenceTransformerEmbedder  # noqa: E402
-from kg_builder.graph import connect, init_schema  # noqa: E402
-from kg_builder.loader import GraphLoader  # noqa: E402
-from kg_builder.models import ImageRef, IntentionRecord, PostRecord  # noqa: E402
-from kg_builder.readers import MikoReader  # noqa: E402
-from kg_builder.settings import Settings  # noqa: E402
+from benchmarks.common import LookupEmbedder, dump, git_rev, machine, neo4j_version
+from kg_builder.core.models import ImageRef, IntentionRecord, PostRecord
+from kg_builder.core.settings import Settings
+from kg_builder.embeddings import SentenceTransformerEmbedder
+from kg_builder.graph.driver import connect
+from kg_builder.graph.schema import init_schema
+from kg_builder.loading.loader import GraphLoader
+from kg_builder.loading.readers import MikoReader
 
 
 def wipe(driver: Any, db: str) -> None:

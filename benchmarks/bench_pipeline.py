@@ -21,20 +21,16 @@ import time
 from pathlib import Path
 
 import httpx
+from pydantic import SecretStr
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import dump, machine  # noqa: E402
-from kg_builder.llm import Endpoint, LLMClient  # noqa: E402
-from kg_builder.models import PostRecord  # noqa: E402
-from kg_builder.pipeline import Pipeline  # noqa: E402
-from kg_builder.prompts import load_template  # noqa: E402
-from kg_builder.readers import MikoReader  # noqa: E402
-from kg_builder.settings import Settings  # noqa: E402
-from kg_builder.stage_cache import StageCache  # noqa: E402
-from kg_builder.stages.intentions import IntentionsStage  # noqa: E402
-from kg_builder.stages.key_information import KeyInformationStage  # noqa: E402
+from kg_builder.core.models import PostRecord  # noqa: E402
+from kg_builder.core.settings import Settings  # noqa: E402
+from kg_builder.generation.build import build_pipeline  # noqa: E402
+from kg_builder.loading.readers import MikoReader  # noqa: E402
 
 SERVER = """
 import sys, uvicorn
@@ -58,23 +54,16 @@ def cpu_seconds() -> float:
 
 async def run(posts: list[PostRecord], url: str, in_flight: int) -> tuple[float, float, int]:
     with tempfile.TemporaryDirectory() as tmp:
-        cache = StageCache(Path(tmp) / "cache.sqlite")
-        client = LLMClient([Endpoint(url, "bench", "double")], concurrency=in_flight,
-                           timeout_s=60)
-        pipeline = Pipeline(
-            KeyInformationStage(client, cache, load_template(
-                "key_information", {"post_text", "image_description"}), "double"),
-            IntentionsStage(client, cache, load_template(
-                "intentions", {"relation_templates", "post_text", "image_description",
-                               "key_information"}), "double"))
+        settings = Settings(llm_base_url=url, llm_model="double", llm_api_key=SecretStr("bench"),
+                            llm_concurrency=in_flight, llm_timeout_s=60)
+        run = build_pipeline(settings, Path(tmp))
         cpu0, t0 = cpu_seconds(), time.perf_counter()
-        summary = await pipeline.build(posts, Path(tmp) / "run.jsonl", Path(tmp) / "dead.jsonl",
-                                       [client], in_flight=in_flight * 2, progress=False)
+        summary = await run.pipeline.build(posts, Path(tmp) / "run.jsonl", Path(tmp) / "dead.jsonl",
+                                           run.clients, in_flight=in_flight * 2, progress=False)
         wall, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
-        await client.close()
-        cache.close()
+        await run.aclose()
         assert summary.built == len(posts), summary.as_dict()
-        return wall, cpu, client.usage.calls
+        return wall, cpu, sum(c.usage.calls for c in run.clients)
 
 
 def main() -> None:

@@ -24,14 +24,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.bench_load import wipe  # noqa: E402
-from benchmarks.common import dump, machine  # noqa: E402
-from kg_builder.embeddings import SentenceTransformerEmbedder, Vectors  # noqa: E402
-from kg_builder.graph import connect, init_schema  # noqa: E402
-from kg_builder.loader import GraphLoader  # noqa: E402
-from kg_builder.models import ImageRef, IntentionRecord, PostRecord  # noqa: E402
-from kg_builder.readers import MikoReader  # noqa: E402
-from kg_builder.settings import Settings  # noqa: E402
+from benchmarks.bench_load import wipe
+from benchmarks.common import dump, machine
+from kg_builder.core.models import ImageRef, IntentionRecord, PostRecord
+from kg_builder.core.settings import Settings
+from kg_builder.embeddings import SentenceTransformerEmbedder, Vectors
+from kg_builder.graph.driver import connect
+from kg_builder.graph.schema import init_schema
+from kg_builder.loading.loader import GraphLoader
+from kg_builder.loading.readers import MikoReader
 
 SUFFIX = re.compile(r"\s*#r(\d+)$")
 

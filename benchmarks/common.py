@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from kg_builder.embeddings import Vectors
+from kg_builder.embeddings.base import Vectors
 
 
 def machine() -> str:

@@ -1,11 +1,10 @@
-"""The Starlette application: /graphql (strawberry), /healthz and /readyz."""
+"""The Starlette application: /graphql (strawberry), /healthz and /readyz; and ``run_server``."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import gc
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -16,23 +15,21 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
+from kg_api.context import Context
 from kg_api.embedding import QueryEmbedder
-from kg_api.errors import GraphUnavailableError, KGApiError
+from kg_api.errors import GraphUnavailableError, KGApiError, error_body
+from kg_api.middleware import TimeLimit
 from kg_api.repository import GraphRepository
-from kg_api.schema import Context, build_schema
-from kg_builder import queries
-from kg_builder.embeddings import Embedder
-from kg_builder.settings import Settings
+from kg_api.schema import build_schema
+from kg_builder.core.errors import EmbeddingModelMismatchError
+from kg_builder.core.settings import Settings
+from kg_builder.embeddings import load_query_embedder
+from kg_builder.embeddings.base import Embedder
+from kg_builder.graph.driver import make_async_driver
 
 log = logging.getLogger("kg_api")
-
-
-def error_body(message: str, code: str) -> dict[str, Any]:
-    """The API's one error shape, also used outside GraphQL (404, 405, 504, 500)."""
-    return {"errors": [{"message": message, "extensions": {"code": code}}]}
 
 
 class State:
@@ -43,8 +40,23 @@ class State:
         self.settings = settings
         self.driver = driver
         self.embedder = QueryEmbedder(embedder, settings.api_query_cache_size) if embedder else None
-        self.model_error: str | None = None
+        self.model_error: EmbeddingModelMismatchError | None = None
         self.last_repo: GraphRepository | None = None
+
+    def repository(self, timeout_s: float | None = None) -> GraphRepository:
+        if self.driver is None:
+            raise GraphUnavailableError("the service is starting; retry shortly")
+        return GraphRepository(self.driver, self.settings.neo4j_database,
+                               timeout_s or self.settings.api_request_timeout_s)
+
+    async def check_model(self) -> None:
+        """Record (for readiness and searches) whether the graph's embedding model is ours."""
+        if self.embedder is None:
+            return
+        recorded = await self.repository().recorded_embedding_model()
+        self.model_error = EmbeddingModelMismatchError.check(
+            *recorded, self.embedder.model_name, self.embedder.dimension,
+            user="the API embeds queries with") if recorded else None
 
 
 class MikoGraphQL(GraphQL[Context, None]):
@@ -56,42 +68,12 @@ class MikoGraphQL(GraphQL[Context, None]):
 
     async def get_context(self, request: Any, response: Any) -> Context:
         st = self.state
-        if st.driver is None or st.embedder is None:
+        if st.embedder is None:
             raise GraphUnavailableError("the service is starting; retry shortly")
-        repo = GraphRepository(st.driver, st.settings.neo4j_database,
-                               st.settings.api_request_timeout_s)
+        repo = st.repository()
         st.last_repo = repo  # read by tests and the benchmark to count round trips
-        return Context(repo=repo, embedder=st.embedder, settings=st.settings)
-
-
-class TimeLimit:
-    """Answer 504 in the error shape when a request runs past the time limit (nothing sent yet)."""
-
-    def __init__(self, app: ASGIApp, seconds: float) -> None:
-        self.app = app
-        self.seconds = seconds
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = True
-            await send(message)
-
-        try:
-            await asyncio.wait_for(self.app(scope, receive, tracking_send), self.seconds)
-        except TimeoutError:
-            if started:
-                raise
-            body = json.dumps(error_body(
-                f"the request ran past the time limit of {self.seconds:g}s", "TIMEOUT")).encode()
-            await send({"type": "http.response.start", "status": 504,
-                        "headers": [(b"content-type", b"application/json")]})
-            await send({"type": "http.response.body", "body": body})
+        return Context(repo=repo, embedder=st.embedder, settings=st.settings,
+                       model_error=st.model_error)
 
 
 def create_app(settings: Settings | None = None, driver: neo4j.AsyncDriver | None = None,
@@ -99,23 +81,17 @@ def create_app(settings: Settings | None = None, driver: neo4j.AsyncDriver | Non
     """The ASGI app. Without a driver/embedder, the lifespan creates them from the settings."""
     settings = settings or Settings()
     state = State(settings, driver, embedder)
-    graphql_app = MikoGraphQL(state)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         owned_driver = state.driver is None
         if state.driver is None:
-            state.driver = neo4j.AsyncGraphDatabase.driver(
-                settings.bolt_uri,
-                auth=(settings.neo4j_user, settings.neo4j_password.get_secret_value()),
-                connection_timeout=settings.neo4j_connect_timeout_s,
-                notifications_min_severity="OFF",
-            )
+            state.driver = make_async_driver(settings)
         if state.embedder is None:
             model = await asyncio.to_thread(load_query_embedder, settings)
             state.embedder = QueryEmbedder(model, settings.api_query_cache_size)
         try:
-            await _check_model(state)
+            await state.check_model()
         except Exception as exc:  # Neo4j not up yet: /readyz says so
             log.warning("model check deferred: %s", exc)
         # torch and transformers leave millions of long-lived objects; without this, each full
@@ -134,11 +110,8 @@ def create_app(settings: Settings | None = None, driver: neo4j.AsyncDriver | Non
     async def readyz(request: Request) -> Response:
         checks: dict[str, Any] = {"embedding_model": state.embedder is not None}
         try:
-            if state.driver is None:
-                raise GraphUnavailableError("no driver yet")
-            await _check_model(state)
-            repo = GraphRepository(state.driver, settings.neo4j_database, 5.0)
-            indexes = await repo.index_states()
+            await state.check_model()
+            indexes = await state.repository(5.0).index_states()
             not_online = sorted(i["name"] for i in indexes if i["state"] != "ONLINE")
             checks["neo4j"] = True
             checks["indexes_online"] = not not_online
@@ -149,7 +122,7 @@ def create_app(settings: Settings | None = None, driver: neo4j.AsyncDriver | Non
             checks["error"] = str(exc) if isinstance(exc, KGApiError) else type(exc).__name__
         if state.model_error:
             checks["embedding_model"] = False
-            checks["error"] = state.model_error
+            checks["error"] = str(state.model_error)
         ready = all(checks.get(k) is True for k in ("embedding_model", "neo4j", "indexes_online"))
         return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
                             status_code=200 if ready else 503)
@@ -162,8 +135,7 @@ def create_app(settings: Settings | None = None, driver: neo4j.AsyncDriver | Non
 
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, KGApiError)
-        status = 503 if isinstance(exc, GraphUnavailableError) else 400
-        return JSONResponse(error_body(str(exc), exc.code), status_code=status)
+        return JSONResponse(error_body(str(exc), exc.code), status_code=exc.status)
 
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error", exc_info=exc)
@@ -175,7 +147,7 @@ def create_app(settings: Settings | None = None, driver: neo4j.AsyncDriver | Non
     }
     app = Starlette(
         routes=[
-            Route("/graphql", graphql_app, methods=["GET", "POST"]),
+            Route("/graphql", MikoGraphQL(state), methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],
@@ -187,48 +159,13 @@ def create_app(settings: Settings | None = None, driver: neo4j.AsyncDriver | Non
     return app
 
 
-def load_query_embedder(settings: Settings) -> Embedder:
-    """The query embedder the settings ask for: ONNX when it agrees with torch (cosine >= 0.99)."""
-    from kg_builder.embeddings import SentenceTransformerEmbedder
+def run_server(settings: Settings, host: str, port: int) -> None:
+    """Serve the API with uvicorn until stopped (MIKO_API_WORKERS processes)."""
+    import uvicorn
 
-    torch_model = SentenceTransformerEmbedder(
-        settings.embedding_model, settings.embedding_device, settings.embedding_batch_size)
-    choice = settings.api_query_embedder
-    if choice == "torch":
-        return torch_model
-    try:
-        from kg_builder.onnx_embedder import OnnxEmbedder, agreement
-
-        onnx_model = OnnxEmbedder(settings.embedding_model, settings.cache_dir)
-        cosine = agreement(onnx_model, torch_model)
-    except Exception as exc:
-        if choice == "onnx":
-            raise
-        log.warning("ONNX query embedder unavailable (%s); using torch", exc)
-        return torch_model
-    if cosine < 0.99:
-        if choice == "onnx":
-            raise GraphUnavailableError(
-                f"the ONNX export agrees with the model only to cosine {cosine:.4f} (< 0.99)")
-        log.warning("ONNX query embedder agrees only to cosine %.4f; using torch", cosine)
-        return torch_model
-    log.info("query embedder: ONNX Runtime (agreement with torch: cosine %.5f)", cosine)
-    return onnx_model
-
-
-async def _check_model(state: State) -> None:
-    """Fail readiness (not the process) when the graph records another embedding model."""
-    if state.driver is None or state.embedder is None:
-        return
-    records, _, _ = await state.driver.execute_query(
-        queries.read_embedding_meta(),
-        database_=state.settings.neo4j_database, routing_=neo4j.RoutingControl.READ)
-    if records:
-        model, dim = records[0]["model"], records[0]["dimension"]
-        if model != state.embedder.model_name or dim != state.embedder.dimension:
-            state.model_error = (
-                f"the graph was built with {model!r} ({dim} dims) but the API embeds queries with "
-                f"{state.embedder.model_name!r} ({state.embedder.dimension} dims): set "
-                f"MIKO_EMBEDDING_MODEL={model} or run `miko db reembed`")
-            return
-    state.model_error = None
+    if settings.api_workers > 1:  # each worker builds the app from the same MIKO_* settings
+        uvicorn.run("kg_api.app:create_app", factory=True, workers=settings.api_workers,
+                    host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+    else:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning",
+                    timeout_graceful_shutdown=5)

@@ -6,7 +6,7 @@ import asyncio
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
-from kg_builder.embeddings import Embedder
+from kg_builder.embeddings.base import Embedder
 
 
 class QueryEmbedder:

@@ -1,15 +1,29 @@
-"""The API's exceptions: one root, one subclass per kind of failure, each with a stable code.
+"""The API's one error shape, and its exceptions (one root, one subclass per kind, each a code).
 
-Every error reaches clients in one JSON shape:
+Every error reaches clients as
 ``{"errors": [{"message": "...", "extensions": {"code": "..."}, "path"?: [...], "locations"?: [...]}]}``
-(plus ``"data"`` for GraphQL requests). Messages of unexpected errors are never shown.
+(plus ``"data"`` for GraphQL requests): ``error_body`` writes it outside GraphQL (404, 405, 503,
+504, 500), ``ErrorShape`` inside. Messages of unexpected errors are never shown.
 """
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+log = logging.getLogger("kg_api")
 
 
 class KGApiError(Exception):
     """Root of every error raised by kg_api."""
 
     code = "INTERNAL_SERVER_ERROR"
+    status = 400
 
 
 class BadInputError(KGApiError):
@@ -18,16 +32,15 @@ class BadInputError(KGApiError):
     code = "BAD_USER_INPUT"
 
 
-class NotFoundError(KGApiError):
-    """A referenced node does not exist."""
-
-    code = "NOT_FOUND"
-
-
 class GraphUnavailableError(KGApiError):
     """Neo4j does not answer, or its indexes are not online."""
 
     code = "SERVICE_UNAVAILABLE"
+    status = 503
+
+
+class ModelMismatchError(GraphUnavailableError):
+    """The graph's embedding model differs from the one the API embeds queries with."""
 
 
 class RequestTimeoutError(KGApiError):
@@ -36,7 +49,38 @@ class RequestTimeoutError(KGApiError):
     code = "TIMEOUT"
 
 
-class ModelMismatchError(KGApiError):
-    """The graph's embedding model differs from the configured one."""
+def error_body(message: str, code: str) -> dict[str, Any]:
+    """The one error shape, for responses made outside GraphQL."""
+    return {"errors": [{"message": message, "extensions": {"code": code}}]}
 
-    code = "SERVICE_UNAVAILABLE"
+
+class ErrorShape(SchemaExtension):
+    """The one error shape inside GraphQL: ``{message, extensions: {code}, path?, locations?}``.
+
+    Our own errors keep their message and code; GraphQL syntax and validation errors keep their
+    message (code GRAPHQL_VALIDATION_FAILED); anything else is logged and shown only as
+    "Internal server error." with code INTERNAL_SERVER_ERROR.
+    """
+
+    def on_operation(self) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        result = self.execution_context.result
+        errors = getattr(result, "errors", None)
+        if result is None or not errors:
+            return
+        shaped = []
+        for err in errors:
+            original = err.original_error
+            if isinstance(original, KGApiError):
+                message, code = str(original), original.code
+            elif original is None:
+                message, code = err.message, "GRAPHQL_VALIDATION_FAILED"
+            else:
+                log.error("unexpected error in %s after %.3fs", err.path,
+                          time.perf_counter() - started, exc_info=original)
+                message, code = "Internal server error.", "INTERNAL_SERVER_ERROR"
+            shaped.append(GraphQLError(message, nodes=err.nodes, source=err.source,
+                                       positions=err.positions, path=err.path,
+                                       extensions={"code": code}))
+        result.errors = shaped

@@ -1,4 +1,9 @@
-"""Async, read-only access to the intention graph. Every Cypher call goes through ``read``."""
+"""Async, read-only access to the intention graph, returning typed rows.
+
+Every Cypher call of the API goes through ``GraphRepository.read``; the statements come from
+``kg_builder.graph.queries`` and the rows are the types of ``kg_builder.graph.rows``. Batch
+methods (for the dataloaders) take a list of keys and return one result per key, in order.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,30 @@ import neo4j
 from neo4j import AsyncDriver
 from neo4j.exceptions import ClientError, Neo4jError, ServiceUnavailable, SessionExpired
 
-from kg_api import queries as q
 from kg_api.errors import GraphUnavailableError, RequestTimeoutError
-from kg_builder.graph import vector_index_for
-from kg_builder.queries import Rows
-from kg_builder.relations import Relation
+from kg_builder.core.key_info import KeyInfoKind
+from kg_builder.core.relations import Relation
+from kg_builder.graph.queries import admin
+from kg_builder.graph.queries import read as q
+from kg_builder.graph.queries.write import Rows
+from kg_builder.graph.rows import (
+    ImageRow,
+    IntentionHitRow,
+    IntentionLinkRow,
+    IntentionRow,
+    KeyInfoRow,
+    PostHitRow,
+    PostRow,
+    RelationStatRow,
+    TopIntentionRow,
+)
+
+PostsOfKey = tuple[str, str | None, int]  # intention id, cursor, limit
+SimilarIntentionsKey = tuple[str, Relation | None, int]  # intention id, relation scope, k
+
+
+def _key_params(key_info: dict[KeyInfoKind, str]) -> dict[str, str]:
+    return {f"key_{kind.value}": name for kind, name in key_info.items()}
 
 
 class GraphRepository:
@@ -55,124 +79,137 @@ class GraphRepository:
         return [dict(r) for r in records]
 
     # -- nodes -----------------------------------------------------------------------------
-    async def posts_by_ids(self, ids: list[str]) -> dict[str, dict[str, Any]]:
-        rows = await self.read(q.posts_by_ids(), ids=ids)
-        return {r["post"]["id"]: r["post"] for r in rows}
+    async def post(self, post_id: str) -> PostRow | None:
+        rows = await self.read(q.posts_by_ids(), ids=[post_id])
+        return PostRow.from_map(rows[0]["post"]) if rows else None
 
-    async def intentions_by_ids(self, ids: list[str]) -> dict[str, dict[str, Any]]:
-        rows = await self.read(q.intentions_by_ids(), ids=ids)
-        return {r["intention"]["id"]: r["intention"] for r in rows}
+    async def intention(self, intention_id: str) -> IntentionRow | None:
+        rows = await self.read(q.intentions_by_ids(), ids=[intention_id])
+        return IntentionRow.from_map(rows[0]["intention"]) if rows else None
+
+    async def key_info_node(self, kind: KeyInfoKind, name: str) -> KeyInfoRow | None:
+        rows = await self.read(q.key_info_node(kind), name=name)
+        return KeyInfoRow.from_map(rows[0]["k"], kind) if rows else None
 
     # -- pages -------------------------------------------------------------------------------
     async def posts_page(
         self, *, after: str | None, limit: int, text: str | None, source: str | None,
-        has_image: bool | None, key_info: dict[str, str],
-    ) -> list[dict[str, Any]]:
-        kinds = sorted(key_info)
+        has_image: bool | None, key_info: dict[KeyInfoKind, str],
+    ) -> list[PostRow]:
         stmt = q.posts_page(text=text is not None, source=source is not None,
-                            has_image=has_image, key_kinds=kinds, after=after is not None)
-        params = {f"key_{k}": v for k, v in key_info.items()}
-        rows = await self.read(stmt, after=after, limit=limit, text=text, source=source, **params)
-        return [r["post"] for r in rows]
+                            has_image=has_image, key_kinds=sorted(key_info), after=after is not None)
+        rows = await self.read(stmt, after=after, limit=limit, text=text, source=source,
+                               **_key_params(key_info))
+        return [PostRow.from_map(r["post"]) for r in rows]
 
     async def posts_count(
         self, *, text: str | None, source: str | None, has_image: bool | None,
-        key_info: dict[str, str],
+        key_info: dict[KeyInfoKind, str],
     ) -> int:
-        kinds = sorted(key_info)
         stmt = q.posts_count(text=text is not None, source=source is not None,
-                             has_image=has_image, key_kinds=kinds)
-        params = {f"key_{k}": v for k, v in key_info.items()}
-        rows = await self.read(stmt, text=text, source=source, **params)
+                             has_image=has_image, key_kinds=sorted(key_info))
+        rows = await self.read(stmt, text=text, source=source, **_key_params(key_info))
         return int(rows[0]["n"])
 
     async def intentions_page(
         self, relation: Relation | None, after: str | None, limit: int
-    ) -> list[dict[str, Any]]:
+    ) -> list[IntentionRow]:
         rows = await self.read(q.intentions_page(relation, after is not None), after=after,
                                limit=limit, prefix=f"{relation.value}:" if relation else None)
-        return [r["intention"] for r in rows]
+        return [IntentionRow.from_map(r["intention"]) for r in rows]
 
     async def intentions_count(self, relation: Relation | None) -> int:
         rows = await self.read(q.intentions_count(relation))
         return int(rows[0]["n"])
 
-    # -- batched nested fields -----------------------------------------------------------------
-    async def intentions_of_posts(
-        self, keys: list[tuple[str, Relation | None]]
-    ) -> dict[tuple[str, str | None], list[dict[str, Any]]]:
-        rows = await self.read(q.intentions_of_posts(), keys=Rows(
-            {"post": post, "type": rel.rel_type if rel else None} for post, rel in keys))
-        return {(r["post"], r["type"]): r["links"] for r in rows}
-
-    async def key_info_of_posts(self, ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-        rows = await self.read(q.key_info_of_posts(), ids=ids)
-        return {r["id"]: r["items"] for r in rows}
-
-    async def images_of_posts(self, ids: list[str]) -> dict[str, dict[str, Any]]:
-        rows = await self.read(q.images_of_posts(), ids=ids)
-        return {r["id"]: r["image"] for r in rows}
-
-    async def posts_of_intentions(
-        self, keys: list[tuple[str, str | None, int]]
-    ) -> dict[tuple[str, str | None, int], list[dict[str, Any]]]:
-        rows = await self.read(q.posts_of_intentions(), keys=Rows(
-            {"id": i, "after": a, "limit": n} for i, a, n in keys))
-        return {(r["id"], r["after"], r["limit"]): r["posts"] for r in rows}
-
-    async def posts_of_intentions_count(self, ids: list[str]) -> dict[str, int]:
-        rows = await self.read(q.posts_of_intentions_count(), ids=ids)
-        return {r["id"]: int(r["n"]) for r in rows}
-
     async def posts_of_key_info(
-        self, kind: str, name: str, after: str | None, limit: int
-    ) -> list[dict[str, Any]]:
+        self, kind: KeyInfoKind, name: str, after: str | None, limit: int
+    ) -> list[PostRow]:
         rows = await self.read(q.posts_of_key_info(kind), name=name, after=after, limit=limit)
-        return [r["post"] for r in rows]
+        return [PostRow.from_map(r["post"]) for r in rows]
 
-    async def count_posts_of_key_info(self, kind: str, name: str) -> int:
+    async def count_posts_of_key_info(self, kind: KeyInfoKind, name: str) -> int:
         rows = await self.read(q.count_posts_of_key_info(kind), name=name)
         return int(rows[0]["n"])
 
-    async def key_info_node(self, kind: str, name: str) -> dict[str, Any] | None:
-        rows = await self.read(q.key_info_node(kind), name=name)
-        return rows[0]["k"] if rows else None
+    # -- batched nested fields: one result per key, in order ----------------------------------
+    async def intentions_of_posts(
+        self, keys: list[tuple[str, Relation | None]]
+    ) -> list[list[IntentionLinkRow]]:
+        rows = await self.read(q.intentions_of_posts(), keys=Rows(
+            {"post": post, "type": rel.rel_type if rel else None} for post, rel in keys))
+        found = {(r["post"], r["type"]): r["links"] for r in rows}
+        return [[IntentionLinkRow.from_map(link)
+                 for link in found.get((post, rel.rel_type if rel else None), [])]
+                for post, rel in keys]
+
+    async def key_info_of_posts(self, ids: list[str]) -> list[list[KeyInfoRow]]:
+        rows = await self.read(q.key_info_of_posts(), ids=ids)
+        found = {r["id"]: r["items"] for r in rows}
+        return [[KeyInfoRow.from_map(item) for item in found.get(i, [])] for i in ids]
+
+    async def images_of_posts(self, ids: list[str]) -> list[ImageRow | None]:
+        rows = await self.read(q.images_of_posts(), ids=ids)
+        found = {r["id"]: r["image"] for r in rows}
+        return [ImageRow.from_map(found[i]) if i in found else None for i in ids]
+
+    async def posts_of_intentions(self, keys: list[PostsOfKey]) -> list[list[PostRow]]:
+        rows = await self.read(q.posts_of_intentions(), keys=Rows(
+            {"id": i, "after": a, "limit": n} for i, a, n in keys))
+        found = {(r["id"], r["after"], r["limit"]): r["posts"] for r in rows}
+        return [[PostRow.from_map(p) for p in found.get(k, [])] for k in keys]
+
+    async def posts_of_intentions_count(self, ids: list[str]) -> list[int]:
+        rows = await self.read(q.posts_of_intentions_count(), ids=ids)
+        found = {r["id"]: int(r["n"]) for r in rows}
+        return [found.get(i, 0) for i in ids]
+
+    async def similar_intentions(
+        self, keys: list[SimilarIntentionsKey]
+    ) -> list[list[IntentionHitRow]]:
+        indexed = [(i, admin.vector_index_for(rel), k) for i, rel, k in keys]
+        rows = await self.read(q.similar_intentions(), keys=Rows(
+            {"id": i, "index": index, "k": k} for i, index, k in indexed))
+        found = {(r["id"], r["index"], r["k"]): r["hits"] for r in rows}
+        return [[IntentionHitRow.from_map(h) for h in found.get(key, [])] for key in indexed]
+
+    async def similar_posts(self, keys: list[tuple[str, int]]) -> list[list[PostHitRow]]:
+        rows = await self.read(q.similar_posts(), keys=Rows({"id": i, "k": k} for i, k in keys))
+        found = {(r["id"], r["k"]): r["hits"] for r in rows}
+        return [[PostHitRow.from_map(h) for h in found.get(key, [])] for key in keys]
 
     # -- vector search ---------------------------------------------------------------------------
     async def search_intentions(
         self, vector: list[float], relation: Relation | None, k: int, min_score: float
-    ) -> list[dict[str, Any]]:
-        return await self.read(q.search_intentions(relation), vector=vector, k=k,
+    ) -> list[IntentionHitRow]:
+        rows = await self.read(q.search_intentions(relation), vector=vector, k=k,
                                min_score=min_score)
+        return [IntentionHitRow.from_map(r) for r in rows]
 
-    async def similar_intentions(
-        self, keys: list[tuple[str, Relation | None, int]]
-    ) -> dict[tuple[str, str, int], list[dict[str, Any]]]:
-        rows = await self.read(q.similar_intentions(), keys=Rows(
-            {"id": i, "index": vector_index_for(rel), "k": k} for i, rel, k in keys))
-        return {(r["id"], r["index"], r["k"]): r["hits"] for r in rows}
-
-    async def search_posts(self, vector: list[float], k: int, min_score: float) -> list[dict[str, Any]]:
-        return await self.read(q.search_posts(), vector=vector, k=k, min_score=min_score)
-
-    async def similar_posts(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], list[dict[str, Any]]]:
-        rows = await self.read(q.similar_posts(), keys=Rows({"id": i, "k": k} for i, k in keys))
-        return {(r["id"], r["k"]): r["hits"] for r in rows}
+    async def search_posts(self, vector: list[float], k: int, min_score: float) -> list[PostHitRow]:
+        rows = await self.read(q.search_posts(), vector=vector, k=k, min_score=min_score)
+        return [PostHitRow.from_map(r) for r in rows]
 
     # -- aggregates --------------------------------------------------------------------------------
-    async def relation_stats(self) -> list[dict[str, Any]]:
+    async def relation_stats(self) -> list[RelationStatRow]:
         out = []
         for rel in Relation:
-            rows = await self.read(q.relation_stats(rel))
-            out.append({"relation": rel, **rows[0]})
+            row = (await self.read(q.relation_stats(rel)))[0]
+            out.append(RelationStatRow(relation=rel, intentions=row["intentions"],
+                                       edges=row["edges"], posts=row["posts"]))
         return out
 
     async def top_intentions(
-        self, relation: Relation, key_info: dict[str, str], k: int
-    ) -> list[dict[str, Any]]:
-        kinds = sorted(key_info)
-        params = {f"key_{kind}": v for kind, v in key_info.items()}
-        return await self.read(q.top_intentions(relation, kinds), k=k, **params)
+        self, relation: Relation, key_info: dict[KeyInfoKind, str], k: int
+    ) -> list[TopIntentionRow]:
+        rows = await self.read(q.top_intentions(relation, sorted(key_info)), k=k,
+                               **_key_params(key_info))
+        return [TopIntentionRow.from_map(r) for r in rows]
+
+    # -- health ------------------------------------------------------------------------------------
+    async def recorded_embedding_model(self) -> tuple[str, int] | None:
+        rows = await self.read(admin.read_embedding_meta())
+        return (rows[0]["model"], rows[0]["dimension"]) if rows else None
 
     async def index_states(self) -> list[dict[str, Any]]:
-        return await self.read(q.index_states())
+        return await self.read(admin.index_states())

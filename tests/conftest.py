@@ -30,7 +30,7 @@ def data_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def settings() -> Any:
-    from kg_builder.settings import Settings
+    from kg_builder.core.settings import Settings
 
     return Settings()
 
@@ -44,7 +44,7 @@ def driver(settings: Any) -> Iterator[Any]:
             "that point at a scratch server",
             returncode=2,
         )
-    from kg_builder.graph import connect
+    from kg_builder.graph.driver import connect
 
     drv = connect(settings)  # raises (test fails) if the server is not there
     yield drv
@@ -68,7 +68,7 @@ def wipe(driver: Any, database: str) -> None:
 @pytest.fixture()
 def empty_graph(driver: Any, settings: Any, embedder: Any) -> Any:
     """A wiped graph with the schema applied."""
-    from kg_builder.graph import init_schema
+    from kg_builder.graph.schema import init_schema
 
     wipe(driver, settings.neo4j_database)
     init_schema(driver, settings.neo4j_database, embedder.model_name, embedder.dimension)

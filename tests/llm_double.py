@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from kg_builder.relations import Relation
+from kg_builder.core.relations import Relation
 
 
 @dataclass
@@ -79,7 +79,7 @@ def answer_for(body: dict[str, Any]) -> dict[str, Any]:
     if "ten relations" in content:
         return {r.value: f"{' '.join(words[:3])} again." for r in Relation}
     return {"concept": words[0], "action": f"sharing {words[-1]}", "object": words[1 % len(words)],
-            "emotion": "joy", "keywords": (words + ["post", "photo", "moment"])[:3]}
+            "emotion": "joy", "keywords": ([*words, "post", "photo", "moment"])[:3]}
 
 
 def create_double(faults: Faults) -> Starlette:

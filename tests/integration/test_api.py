@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +12,11 @@ from starlette.testclient import TestClient
 
 from kg_api.app import create_app
 from kg_api.schema import schema_sdl
-from kg_builder.loader import GraphLoader
-from kg_builder.models import KeyInfo, PostRecord
-from kg_builder.readers import MikoReader
-from kg_builder.relations import Relation
+from kg_builder.core.models import KeyInfo, PostRecord
+from kg_builder.core.relations import Relation
+from kg_builder.embeddings import Vectors
+from kg_builder.loading.loader import GraphLoader
+from kg_builder.loading.readers import MikoReader
 
 pytestmark = pytest.mark.graph
 
@@ -32,7 +33,7 @@ EXTRA = [
 
 @pytest.fixture(scope="module")
 def client(driver: Any, settings: Any, embedder: Any, data_dir: Path) -> Iterator[TestClient]:
-    from kg_builder.graph import await_indexes, init_schema
+    from kg_builder.graph.schema import await_indexes, init_schema
     from tests.conftest import wipe
 
     db = settings.neo4j_database
@@ -44,7 +45,7 @@ def client(driver: Any, settings: Any, embedder: Any, data_dir: Path) -> Iterato
     await_indexes(driver, db)
     app = create_app(settings, embedder=embedder)
     with TestClient(app) as c:
-        c.app_state = app.state.miko  # type: ignore[attr-defined]
+        c.app_state = app.state.miko
         yield c
 
 
@@ -291,9 +292,10 @@ def test_request_time_limit(settings: Any, embedder: Any) -> None:
         model_name = embedder.model_name
         dimension = embedder.dimension
 
-        def embed(self, texts: list[str]) -> Any:
+        def embed(self, texts: Sequence[str]) -> Vectors:
             time.sleep(1.5)
-            return embedder.embed(texts)
+            vectors: Vectors = embedder.embed(texts)
+            return vectors
 
     app = create_app(settings.model_copy(update={"api_request_timeout_s": 0.5}),
                      embedder=SlowEmbedder())

@@ -32,9 +32,9 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 def test_neo4j_browser_opens_connects_and_shows_the_graph(
     page: Any, settings: Any, driver: Any, embedder: Any, tmp_path: Path
 ) -> None:
-    from kg_builder.loader import GraphLoader
-    from kg_builder.models import IntentionRecord, PostRecord
-    from kg_builder.relations import Relation
+    from kg_builder.core.models import IntentionRecord, PostRecord
+    from kg_builder.core.relations import Relation
+    from kg_builder.loading.loader import GraphLoader
 
     post = PostRecord(id="browser:1", text="Sunset run by the river", source="browsertest",
                       intentions=[

@@ -12,10 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from kg_builder.llm import Endpoint, LLMClient, LLMError
-from kg_builder.models import PostRecord
-from kg_builder.relations import Relation
-from kg_builder.stages.key_information import KeyInformationAnswer
+from kg_builder.core.errors import LLMError
+from kg_builder.core.models import PostRecord
+from kg_builder.core.relations import Relation
+from kg_builder.generation.llm import Endpoint, LLMClient
+from kg_builder.generation.stages.key_information import KeyInformationAnswer
 from tests.llm_double import Faults, running_double
 
 pytestmark = pytest.mark.graph

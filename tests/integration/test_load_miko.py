@@ -11,10 +11,10 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from kg_builder.graph import vector_index_for
-from kg_builder.loader import GraphLoader
-from kg_builder.readers import MikoReader
-from kg_builder.relations import Relation, intention_id, split_tail
+from kg_builder.core.relations import Relation, intention_id, split_tail
+from kg_builder.graph.queries.admin import vector_index_for
+from kg_builder.loading.loader import GraphLoader
+from kg_builder.loading.readers import MikoReader
 
 pytestmark = pytest.mark.graph
 
@@ -62,7 +62,7 @@ def graph_fingerprint(driver: Any, database: str) -> str:
 
 @pytest.fixture(scope="module")
 def loaded(driver: Any, settings: Any, embedder: Any, data_dir: Path) -> dict[str, Any]:
-    from kg_builder.graph import await_indexes, init_schema
+    from kg_builder.graph.schema import await_indexes, init_schema
     from tests.conftest import wipe
 
     wipe(driver, settings.neo4j_database)

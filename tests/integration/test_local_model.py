@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from kg_builder.models import PostRecord
-from kg_builder.readers import MikoReader
-from kg_builder.relations import Relation
+from kg_builder.core.models import PostRecord
+from kg_builder.core.relations import Relation
+from kg_builder.loading.readers import MikoReader
 
 pytestmark = pytest.mark.graph
 

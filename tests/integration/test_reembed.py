@@ -8,10 +8,10 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from kg_builder.graph import index_states
-from kg_builder.loader import GraphLoader
-from kg_builder.models import IntentionRecord, PostRecord
-from kg_builder.relations import Relation
+from kg_builder.core.models import IntentionRecord, PostRecord
+from kg_builder.core.relations import Relation
+from kg_builder.graph.schema import index_states
+from kg_builder.loading.loader import GraphLoader
 
 pytestmark = pytest.mark.graph
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,11 +11,12 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from kg_builder.errors import EmbeddingModelMismatchError
-from kg_builder.graph import index_states, init_schema
-from kg_builder.loader import GraphLoader
-from kg_builder.models import PostRecord
-from kg_builder.relations import Relation
+from kg_builder.core.errors import EmbeddingModelMismatchError
+from kg_builder.core.models import PostRecord
+from kg_builder.core.relations import Relation
+from kg_builder.embeddings import Vectors
+from kg_builder.graph.schema import index_states, init_schema
+from kg_builder.loading.loader import GraphLoader
 
 pytestmark = pytest.mark.graph
 
@@ -94,8 +96,9 @@ def test_other_embedding_model_is_refused_with_the_fix(
         model_name = "other/model"
         dimension = 384
 
-        def embed(self, texts: list[str]) -> Any:
-            return embedder.embed(texts)
+        def embed(self, texts: Sequence[str]) -> Vectors:
+            vectors: Vectors = embedder.embed(texts)
+            return vectors
 
     with pytest.raises(EmbeddingModelMismatchError):
         GraphLoader(empty_graph, OtherModel(), settings.neo4j_database).load([], progress=False)
@@ -110,7 +113,7 @@ def test_missing_release_path_is_a_clear_cli_error(tmp_path: Path) -> None:
 def test_reload_replaces_a_posts_intentions_from_the_same_source(
     empty_graph: Any, settings: Any, embedder: Any
 ) -> None:
-    from kg_builder.models import IntentionRecord
+    from kg_builder.core.models import IntentionRecord
 
     db = settings.neo4j_database
 

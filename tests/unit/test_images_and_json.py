@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from kg_builder.images import ImageError, prepare_image
-from kg_builder.llm import extract_json
+from kg_builder.core.errors import ImageError
+from kg_builder.generation.images import prepare_image
+from kg_builder.generation.llm import extract_json
 
 
 def _save(path: Path, img: Image.Image, fmt: str, **kw: object) -> Path:
@@ -36,7 +37,9 @@ def test_gif_first_frame_and_webp(tmp_path: Path) -> None:
     frames = [Image.new("RGB", (20, 20), c) for c in ((255, 0, 0), (0, 0, 255))]
     gif = tmp_path / "a.gif"
     frames[0].save(gif, save_all=True, append_images=frames[1:])
-    r, g, b = _decode(prepare_image(gif).data_url).convert("RGB").getpixel((10, 10))
+    pixel = _decode(prepare_image(gif).data_url).convert("RGB").getpixel((10, 10))
+    assert isinstance(pixel, tuple)
+    r, _g, b = pixel
     assert r > 200 and b < 60
     webp = _save(tmp_path / "a.webp", Image.new("RGB", (30, 30)), "WEBP")
     assert prepare_image(webp).width == 30

@@ -1,7 +1,7 @@
 from pathlib import Path
 
 from kg_builder.embeddings import SentenceTransformerEmbedder
-from kg_builder.onnx_embedder import OnnxEmbedder, agreement
+from kg_builder.embeddings.onnx import OnnxEmbedder, agreement
 
 
 def test_onnx_export_agrees_with_torch(tmp_path: Path) -> None:

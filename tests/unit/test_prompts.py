@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from kg_builder.prompts import PromptTemplateError, load_template
+from kg_builder.core.errors import PromptTemplateError
+from kg_builder.generation.prompts import load_template
 
 
 def test_shipped_prompts_load_with_their_placeholders() -> None:
@@ -17,7 +18,7 @@ def test_shipped_prompts_load_with_their_placeholders() -> None:
 
 def test_wrong_placeholders_are_refused(tmp_path: Path) -> None:
     (tmp_path / "p.txt").write_text("Hello {name} and {other}")
-    with pytest.raises(PromptTemplateError, match="placeholders .*'name', 'other'.* fills .*'name'"):
+    with pytest.raises(PromptTemplateError, match=r"placeholders .*'name', 'other'.* fills .*'name'"):
         load_template("p", {"name"}, tmp_path)
     (tmp_path / "q.txt").write_text("unbalanced { brace")
     with pytest.raises(PromptTemplateError, match="literal braces"):

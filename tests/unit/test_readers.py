@@ -3,10 +3,10 @@ from pathlib import Path
 
 import pytest
 
-from kg_builder.errors import InputFormatError
-from kg_builder.models import PostRecord, Rejection
-from kg_builder.readers import JsonlReader, MikoReader, SarcasmReader
-from kg_builder.relations import Relation
+from kg_builder.core.errors import InputFormatError
+from kg_builder.core.models import PostRecord, Rejection
+from kg_builder.core.relations import Relation
+from kg_builder.loading.readers import JsonlReader, MikoReader, SarcasmReader
 
 
 def split(items: list[PostRecord | Rejection]) -> tuple[list[PostRecord], list[Rejection]]:
@@ -58,7 +58,7 @@ def test_miko_bad_items_reported_with_line(tmp_path: Path) -> None:
 def test_miko_not_an_array_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "x.json"
     path.write_text('{"a": 1}')
-    with pytest.raises(InputFormatError, match="expected a JSON array.*--format jsonl"):
+    with pytest.raises(InputFormatError, match=r"expected a JSON array.*--format jsonl"):
         list(MikoReader(path))
 
 
@@ -78,7 +78,8 @@ def test_jsonl_reader_reports_bad_lines_and_keeps_the_rest(tmp_path: Path) -> No
     ]
     path = tmp_path / "posts.jsonl"
     path.write_text("\n".join(lines) + "\n")
-    path.open("ab").write(b"\xff\xfe broken utf8\n")
+    with path.open("ab") as fh:
+        fh.write(b"\xff\xfe broken utf8\n")
     reader = JsonlReader(path, source="test")
     posts, bad = split(list(reader))
     assert [p.id for p in posts] == ["p1", "p2"]

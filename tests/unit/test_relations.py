@@ -1,8 +1,8 @@
 import pytest
 
-from kg_builder.errors import RelationError
-from kg_builder.graph import schema_statements, vector_index_for
-from kg_builder.relations import Relation, intention_id, normalise, split_tail
+from kg_builder.core.errors import RelationError
+from kg_builder.core.relations import Relation, intention_id, normalise, split_tail
+from kg_builder.graph.queries.admin import schema_statements, vector_index_for
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,12 @@
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from pydantic import ValidationError
 
 from cli import main
-from kg_builder.settings import Settings
+from kg_builder.core.settings import Settings
 
 
 def test_env_names_and_masking(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -27,7 +28,7 @@ def test_env_names_and_masking(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_managed_server_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MIKO_NEO4J_URI", raising=False)
     monkeypatch.setenv("MIKO_NEO4J_BOLT_PORT", "7999")
-    s = Settings(_env_file=None)
+    s = Settings(_env_file=None)  # type: ignore[call-arg]  # pydantic-settings' init option
     assert s.managed and s.bolt_uri == "bolt://127.0.0.1:7999"
 
 
@@ -44,3 +45,17 @@ def test_external_server_is_never_installed(monkeypatch: pytest.MonkeyPatch) -> 
         result = runner.invoke(main, args)
         assert result.exit_code == 0
         assert "MIKO_NEO4J_URI is set" in result.output
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    missing = [f"MIKO_{name.upper()}" for name in Settings.model_fields
+               if f"`MIKO_{name.upper()}`" not in readme]
+    assert missing == []
+
+
+def test_an_invalid_setting_is_a_clear_cli_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MIKO_API_PORT", "not-a-port")
+    result = CliRunner().invoke(main, ["config"])
+    assert result.exit_code == 1
+    assert "invalid MIKO_* setting" in result.output and "api_port" in result.output

@@ -1,0 +1,82 @@
+"""Arguments: cursors, the posts filter, text and key-information checks, selection probes."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+import strawberry
+
+from kg_api.context import Ctx
+from kg_api.errors import BadInputError
+from kg_builder.core.key_info import KeyInfoKind
+from kg_builder.core.relations import normalise
+
+MAX_TEXT = 2000
+_LUCENE_SPECIAL = set('+-&|!(){}[]^"~*?:\\/')
+
+
+def encode_cursor(node_id: str) -> str:
+    return base64.urlsafe_b64encode(f"c:{node_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str | None) -> str | None:
+    if cursor is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise BadInputError(f"`after` is not a cursor returned by this API: {cursor!r}") from exc
+    if not raw.startswith("c:"):
+        raise BadInputError(f"`after` is not a cursor returned by this API: {cursor!r}")
+    return raw[2:]
+
+
+def check_text(text: str, name: str = "text") -> str:
+    if not text.strip():
+        raise BadInputError(f"`{name}` must not be empty")
+    if len(text) > MAX_TEXT:
+        raise BadInputError(f"`{name}` is longer than {MAX_TEXT} characters")
+    return text
+
+
+def lucene_terms(text: str) -> str:
+    """User text as a safe Lucene query: specials escaped, operators lower-cased (plain terms)."""
+    cleaned = "".join("\\" + ch if ch in _LUCENE_SPECIAL else ch for ch in text.lower())
+    cleaned = " ".join(cleaned.split())
+    if not cleaned:
+        raise BadInputError("`text` must contain at least one word")
+    return cleaned
+
+
+def key_filter(**values: str | None) -> dict[KeyInfoKind, str]:
+    """Given key-information arguments (by kind name), normalised as the loader stores them."""
+    out = {}
+    for kind, value in values.items():
+        if value is not None:
+            name = normalise(value)
+            if not name:
+                raise BadInputError(f"`{kind}` must not be empty")
+            out[KeyInfoKind(kind)] = name
+    return out
+
+
+def wants(info: Ctx, name: str) -> bool:
+    """Whether the query selects field ``name`` on this field's result."""
+    return any(f.name == name for sel in info.selected_fields for f in sel.selections
+               if hasattr(f, "name"))
+
+
+@strawberry.input(description="Filters of `posts`; all given filters must hold.")
+class PostFilter:
+    source: str | None = None
+    has_image: bool | None = None
+    text: str | None = strawberry.field(default=None, description="Full-text search in post text.")
+    concept: str | None = None
+    action: str | None = None
+    object: str | None = None
+    emotion: str | None = None
+    keyword: str | None = None
+
+    def key_info(self) -> dict[KeyInfoKind, str]:
+        return key_filter(**{kind.value: getattr(self, kind.value) for kind in KeyInfoKind})

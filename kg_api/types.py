@@ -1,0 +1,259 @@
+"""The GraphQL types (strawberry): nodes, links, hits, connections, and their nested fields.
+
+Nested fields load through the request's dataloaders (``Context.loaders``), so a page of posts
+with their intentions, key information and images costs one query per field, not per post.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+import strawberry
+
+from kg_api.context import Context, Ctx
+from kg_api.inputs import decode_cursor, encode_cursor, wants
+from kg_builder.core.key_info import KeyInfoKind as KeyInfoKindEnum
+from kg_builder.core.relations import Relation as RelationEnum
+from kg_builder.graph.rows import (
+    ImageRow,
+    IntentionHitRow,
+    IntentionLinkRow,
+    IntentionRow,
+    KeyInfoRow,
+    PostHitRow,
+    PostRow,
+)
+
+Relation = strawberry.enum(RelationEnum, name="Relation",
+                           description="The nine ATOMIC relations and MIKO's Open relation.")
+KeyInfoKind = strawberry.enum(KeyInfoKindEnum, name="KeyInfoKind",
+                              description="Kinds of key information extracted from a post.")
+
+NodeT = TypeVar("NodeT")
+RowT = TypeVar("RowT")
+
+
+@strawberry.type(description="Relay page information.")
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class Edge(Generic[NodeT]):
+    cursor: str
+    node: NodeT
+
+
+@strawberry.type
+class Connection(Generic[NodeT]):
+    edges: list[Edge[NodeT]]
+    page_info: PageInfo
+    total_count: int | None = strawberry.field(
+        description="Number of nodes in the whole connection (counted only when asked for).")
+
+
+def connection(rows: list[RowT], limit: int, total: int | None, node: Callable[[RowT], NodeT],
+               node_id: Callable[[RowT], str]) -> Connection[NodeT]:
+    """A Relay page from ``limit + 1`` rows (the extra row only says that there is a next page)."""
+    edges = [Edge(cursor=encode_cursor(node_id(r)), node=node(r)) for r in rows[:limit]]
+    return Connection(edges=edges, total_count=total, page_info=PageInfo(
+        has_next_page=len(rows) > limit, end_cursor=edges[-1].cursor if edges else None))
+
+
+def post_connection(rows: list[PostRow], limit: int, total: int | None) -> Connection[Post]:
+    return connection(rows, limit, total, Post.from_row, lambda r: r.id)
+
+
+@strawberry.type
+class Image:
+    id: strawberry.ID
+    file: str | None
+    sha256: str | None
+    description: str | None
+
+    @classmethod
+    def from_row(cls, row: ImageRow) -> Image:
+        return cls(id=strawberry.ID(row.id), file=row.file, sha256=row.sha256,
+                   description=row.description)
+
+
+@strawberry.interface(description="A piece of key information shared by posts.")
+class KeyInfo:
+    name: str = strawberry.field(description="Normalised name (the key).")
+    display: str | None = strawberry.field(description="The name as first extracted.")
+
+    @strawberry.field(description="concept, action, object, emotion or keyword")
+    def kind(self) -> KeyInfoKind:  # type: ignore[valid-type]
+        return KEY_INFO_KINDS[type(self)]
+
+    @strawberry.field(description="Posts that share this key information, ordered by id.")
+    async def posts(self, info: Ctx, first: int = 20, after: str | None = None) -> Connection[Post]:
+        ctx = info.context
+        kind = KEY_INFO_KINDS[type(self)]
+        limit = ctx.cap("first", first)
+        rows = await ctx.repo.posts_of_key_info(kind, self.name, decode_cursor(after), limit + 1)
+        total = await ctx.repo.count_posts_of_key_info(kind, self.name) if wants(
+            info, "totalCount") else None
+        return post_connection(rows, limit, total)
+
+    @staticmethod
+    def from_row(row: KeyInfoRow) -> KeyInfo:
+        return KEY_INFO_TYPES[row.kind](name=row.name, display=row.display)
+
+
+@strawberry.type
+class Concept(KeyInfo):
+    pass
+
+
+@strawberry.type
+class Action(KeyInfo):
+    pass
+
+
+@strawberry.type(name="Object")
+class ObjectInfo(KeyInfo):
+    pass
+
+
+@strawberry.type
+class Emotion(KeyInfo):
+    pass
+
+
+@strawberry.type
+class Keyword(KeyInfo):
+    pass
+
+
+KEY_INFO_TYPES: dict[KeyInfoKindEnum, type[KeyInfo]] = {
+    KeyInfoKindEnum.CONCEPT: Concept, KeyInfoKindEnum.ACTION: Action,
+    KeyInfoKindEnum.OBJECT: ObjectInfo, KeyInfoKindEnum.EMOTION: Emotion,
+    KeyInfoKindEnum.KEYWORD: Keyword,
+}
+KEY_INFO_KINDS: dict[type[KeyInfo], KeyInfoKindEnum] = {t: k for k, t in KEY_INFO_TYPES.items()}
+
+
+@strawberry.type(description="An intention: one relation's sentence, shared by every post that has it.")
+class Intention:
+    id: strawberry.ID
+    relation: Relation  # type: ignore[valid-type]
+    text: str = strawberry.field(description="The full sentence, template included.")
+    tail: str = strawberry.field(description="The sentence without its template prefix.")
+
+    @classmethod
+    def from_row(cls, row: IntentionRow) -> Intention:
+        return cls(id=strawberry.ID(row.id), relation=row.relation, text=row.text, tail=row.tail)
+
+    @strawberry.field(description="Posts that have this intention, ordered by id.")
+    async def posts(self, info: Ctx, first: int = 20, after: str | None = None) -> Connection[Post]:
+        ctx = info.context
+        limit = ctx.cap("first", first)
+        rows = await ctx.loaders.posts_of.load((str(self.id), decode_cursor(after), limit + 1))
+        total = await ctx.loaders.posts_of_count.load(str(self.id)) if wants(
+            info, "totalCount") else None
+        return post_connection(rows, limit, total)
+
+    @strawberry.field(description="The k nearest intentions (cosine), itself excluded.")
+    async def similar(self, info: Ctx, k: int = 10, same_relation: bool = True) -> list[IntentionHit]:
+        return await similar_intentions(info.context, str(self.id),
+                                        RelationEnum(self.relation) if same_relation else None, k)
+
+
+@strawberry.type(description="A post's link to one of its intentions, with its provenance.")
+class PostIntention:
+    relation: Relation  # type: ignore[valid-type]
+    text: str = strawberry.field(description="The sentence as generated for this post.")
+    label: int | None = strawberry.field(description="MIKO benchmark label: 1 kept, 0 not kept.")
+    label_votes: list[int] | None
+    source: str | None
+    model: str | None
+    prompt_version: str | None
+    intention: Intention
+
+    @classmethod
+    def from_row(cls, row: IntentionLinkRow) -> PostIntention:
+        return cls(relation=row.intention.relation, text=row.text, label=row.label,
+                   label_votes=row.label_votes, source=row.source, model=row.model,
+                   prompt_version=row.prompt_version, intention=Intention.from_row(row.intention))
+
+
+@strawberry.type
+class Post:
+    id: strawberry.ID
+    text: str
+    source: str | None
+    split: str | None
+
+    @classmethod
+    def from_row(cls, row: PostRow) -> Post:
+        return cls(id=strawberry.ID(row.id), text=row.text, source=row.source, split=row.split)
+
+    @strawberry.field(description="The post's intentions, optionally of one relation.")
+    async def intentions(self, info: Ctx, relation: Relation | None = None  # type: ignore[valid-type]
+                         ) -> list[PostIntention]:
+        rel = RelationEnum(relation) if relation is not None else None
+        links = await info.context.loaders.intentions.load((str(self.id), rel))
+        return [PostIntention.from_row(link) for link in links]
+
+    @strawberry.field(description="Concept, action, object, emotion and keywords of the post.")
+    async def key_info(self, info: Ctx) -> list[KeyInfo]:
+        return [KeyInfo.from_row(r) for r in await info.context.loaders.key_info.load(str(self.id))]
+
+    @strawberry.field
+    async def image(self, info: Ctx) -> Image | None:
+        row = await info.context.loaders.images.load(str(self.id))
+        return Image.from_row(row) if row is not None else None
+
+    @strawberry.field(description="The k most similar posts (cosine of text embeddings), itself excluded.")
+    async def similar_posts(self, info: Ctx, k: int = 10) -> list[PostHit]:
+        return await similar_posts(info.context, str(self.id), k)
+
+
+@strawberry.type
+class IntentionHit:
+    score: float
+    intention: Intention
+
+    @classmethod
+    def from_row(cls, row: IntentionHitRow) -> IntentionHit:
+        return cls(score=row.score, intention=Intention.from_row(row.intention))
+
+
+@strawberry.type
+class PostHit:
+    score: float
+    post: Post
+
+    @classmethod
+    def from_row(cls, row: PostHitRow) -> PostHit:
+        return cls(score=row.score, post=Post.from_row(row.post))
+
+
+@strawberry.type
+class RelationStat:
+    relation: Relation  # type: ignore[valid-type]
+    intentions: int = strawberry.field(description="Intention nodes of this relation.")
+    edges: int = strawberry.field(description="Post-to-intention edges of this relation.")
+    posts: int = strawberry.field(description="Posts with at least one intention of this relation.")
+
+
+@strawberry.type
+class TopIntention:
+    posts: int = strawberry.field(description="Posts (with the given key information) sharing it.")
+    intention: Intention
+
+
+# --- resolvers shared by a root field and a nested one -------------------------------------
+
+async def similar_posts(ctx: Context, post_id: str, k: int) -> list[PostHit]:
+    hits = await ctx.loaders.similar_posts.load((post_id, ctx.cap("k", k)))
+    return [PostHit.from_row(h) for h in hits]
+
+
+async def similar_intentions(ctx: Context, intention_id: str, relation: RelationEnum | None,
+                             k: int) -> list[IntentionHit]:
+    hits = await ctx.loaders.similar_intentions.load((intention_id, relation, ctx.cap("k", k)))
+    return [IntentionHit.from_row(h) for h in hits]

@@ -1,0 +1,166 @@
+"""One typed settings object for every command, test and server (environment prefix ``MIKO_``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_LOCAL_PASSWORD = "miko-local-dev"
+NEO4J_VERSION = "5.26.12"
+NEO4J_BROWSER_VERSION = "5.24.0"
+APOC_VERSION = "5.26.12"
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    """Build parameters of the HNSW vector indexes."""
+
+    hnsw_m: int = 16
+    hnsw_ef_construction: int = 100
+
+
+def _default_cache_dir() -> Path:
+    return Path.home() / ".cache" / "miko"
+
+
+class Settings(BaseSettings):
+    """Every setting of miko-kg. Environment names are ``MIKO_`` + the field name in capitals."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MIKO_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # --- Neo4j connection -------------------------------------------------------------
+    neo4j_uri: str | None = Field(
+        default=None,
+        description="Bolt URI of an existing server. Unset: the server managed by `miko neo4j`.",
+    )
+    neo4j_user: str = "neo4j"
+    neo4j_password: SecretStr = SecretStr(DEFAULT_LOCAL_PASSWORD)
+    neo4j_database: str = "neo4j"
+    neo4j_connect_timeout_s: float = 10.0
+
+    # --- managed Neo4j server ---------------------------------------------------------
+    cache_dir: Path = Field(default_factory=_default_cache_dir)
+    neo4j_home: Path | None = Field(
+        default=None, description="Install folder of the managed server (default: CACHE_DIR/neo4j-VERSION)."
+    )
+    neo4j_data_dir: Path | None = Field(
+        default=None, description="Data folder of the managed server (default: CACHE_DIR/neo4j-data)."
+    )
+    neo4j_bolt_port: int = 7687
+    neo4j_http_port: int = 7474
+    neo4j_listen_address: str = "127.0.0.1"
+    neo4j_heap: str = "4g"
+    neo4j_pagecache: str = "6g"
+    neo4j_start_timeout_s: float = 120.0
+
+    # --- embeddings -------------------------------------------------------------------
+    embedding_model: str = Field(
+        default="all-MiniLM-L6-v2",
+        description="A sentence-transformers model name or folder; all-MiniLM-L6-v2 is the packaged one.",
+    )
+    embedding_device: str = "cpu"
+    embedding_batch_size: int = 64
+
+    vector_hnsw_m: int = Field(default=16, ge=2, le=512)
+    vector_hnsw_ef_construction: int = Field(default=100, ge=1, le=3200)
+
+    # --- loading ----------------------------------------------------------------------
+    write_batch_size: int = 2000
+    data_dir: Path = Field(
+        default=Path("../shared/data"), description="Folder holding miko/ and twitter_sarcasm/."
+    )
+
+    # --- model servers (miko build / ingest) -------------------------------------------------
+    llm_base_url: str | None = Field(
+        default=None, description="OpenAI-compatible base URL(s), comma-separated for replicas.")
+    llm_api_key: SecretStr = SecretStr("")
+    llm_model: str | None = None
+    llm_image_base_url: str | None = Field(
+        default=None, description="Base URL(s) of the multimodal model (default: MIKO_LLM_BASE_URL).")
+    llm_image_model: str | None = Field(
+        default=None, description="Multimodal model for image description (default: MIKO_LLM_MODEL).")
+    llm_azure_api_version: str | None = Field(
+        default=None, description="Set for Azure OpenAI: MIKO_LLM_BASE_URL is the resource "
+        "endpoint (https://NAME.openai.azure.com) and MIKO_LLM_MODEL the deployment name.")
+    llm_timeout_s: float = Field(default=60.0, gt=0)
+    llm_max_retries: int = Field(default=4, ge=0, le=20)
+    llm_concurrency: int = Field(default=64, ge=1)
+    llm_max_tokens: int = Field(default=1024, ge=16)
+    llm_structured_output: str = Field(
+        default="auto", description="json_schema, json_object, none, or auto (try json_schema, "
+        "fall back once per endpoint).")
+    max_image_side: int = Field(default=1024, ge=64)
+
+    # --- GraphQL API (miko serve) ---------------------------------------------------------
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    api_workers: int = Field(default=1, ge=1, description="uvicorn worker processes.")
+    api_graphiql: bool = Field(default=True, description="Serve GraphiQL at /graphql (development).")
+    api_max_depth: int = Field(default=10, ge=1)
+    api_max_tokens: int = Field(default=2000, ge=10)
+    api_max_aliases: int = Field(default=30, ge=1)
+    api_max_k: int = Field(default=100, ge=1, description="Cap on every `k` and `first` argument.")
+    api_request_timeout_s: float = Field(default=10.0, gt=0)
+    api_query_cache_size: int = Field(default=1024, ge=0, description="Embedded query texts kept.")
+    api_query_embedder: str = Field(
+        default="auto",
+        description="Query embedder: onnx (int8 ONNX Runtime export), torch, or auto (onnx if "
+        "its vectors agree with torch's, else torch).",
+    )
+
+    @field_validator("write_batch_size", "embedding_batch_size")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be at least 1")
+        return value
+
+    # --- derived ----------------------------------------------------------------------
+    @property
+    def index_options(self) -> IndexOptions:
+        return IndexOptions(hnsw_m=self.vector_hnsw_m,
+                            hnsw_ef_construction=self.vector_hnsw_ef_construction)
+
+    @property
+    def managed(self) -> bool:
+        """True when miko runs the Neo4j server itself (no MIKO_NEO4J_URI given)."""
+        return self.neo4j_uri is None
+
+    @property
+    def neo4j_host(self) -> str:
+        """Where the managed server is reached: its listen address, loopback for a wildcard."""
+        return "127.0.0.1" if self.neo4j_listen_address in ("0.0.0.0", "") else self.neo4j_listen_address
+
+    @property
+    def bolt_uri(self) -> str:
+        return self.neo4j_uri or f"bolt://{self.neo4j_host}:{self.neo4j_bolt_port}"
+
+    @property
+    def browser_url(self) -> str:
+        return f"http://localhost:{self.neo4j_http_port}/browser/"
+
+    @property
+    def resolved_neo4j_home(self) -> Path:
+        return self.neo4j_home or self.cache_dir / f"neo4j-{NEO4J_VERSION}"
+
+    @property
+    def resolved_neo4j_data_dir(self) -> Path:
+        return self.neo4j_data_dir or self.cache_dir / "neo4j-data"
+
+    def masked(self) -> dict[str, object]:
+        """Settings as a dict with secrets masked (for `miko config` and logs)."""
+        out: dict[str, object] = {}
+        for name, value in self.model_dump().items():
+            if isinstance(value, SecretStr):
+                out[name] = "**********"
+            elif isinstance(value, Path):
+                out[name] = str(value)
+            else:
+                out[name] = value
+        return out
+

@@ -1,0 +1,127 @@
+"""Wiring and running a generation run from the settings: ``build_pipeline`` (used by the CLI,
+the benchmarks and the tests) and ``run_build`` (the local model when no server is configured,
+the run itself, and Ctrl-C handling)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+from kg_builder.core.errors import SettingsError
+from kg_builder.core.settings import Settings
+from kg_builder.generation.cache import StageCache
+from kg_builder.generation.llm import Endpoint, LLMClient, StructuredMode
+from kg_builder.generation.pipeline import BuildSummary, Pipeline, dead_letter_path
+from kg_builder.generation.stages.base import Stage
+from kg_builder.generation.stages.image_description import ImageDescriptionStage
+from kg_builder.generation.stages.intentions import IntentionsStage
+from kg_builder.generation.stages.key_information import KeyInformationStage
+
+Notify = Callable[[str], None]
+
+
+@dataclass
+class PipelineRun:
+    """A wired pipeline with the clients and the cache it owns (close them with ``aclose``)."""
+
+    pipeline: Pipeline
+    clients: list[LLMClient]
+    cache: StageCache
+
+    async def aclose(self) -> None:
+        for client in self.clients:
+            await client.close()
+        self.cache.close()
+
+
+def make_client(settings: Settings, base_urls: str, model: str) -> LLMClient:
+    """An LLM client for comma-separated base URLs, with the settings' limits."""
+    key = settings.llm_api_key.get_secret_value()
+    endpoints = [Endpoint(url.strip(), key, model, settings.llm_azure_api_version)
+                 for url in base_urls.split(",") if url.strip()]
+    return LLMClient(endpoints, timeout_s=settings.llm_timeout_s,
+                     max_retries=settings.llm_max_retries, concurrency=settings.llm_concurrency,
+                     structured=cast(StructuredMode, settings.llm_structured_output),
+                     max_tokens=settings.llm_max_tokens)
+
+
+def build_pipeline(settings: Settings, run_dir: Path, images_dir: Path | None = None,
+                   retry_failed: bool = True, base_url: str | None = None,
+                   model: str | None = None) -> PipelineRun:
+    """The three stages wired to the configured model server (or the given one).
+
+    Without ``images_dir`` there is no image stage (stage 1 is skipped).
+    """
+    base_url = base_url or settings.llm_base_url
+    model = model or settings.llm_model
+    if not base_url or not model:
+        raise SettingsError(
+            "no model configured: set MIKO_LLM_BASE_URL (an OpenAI-compatible /v1 URL: "
+            "OpenAI, Azure, vLLM, Ollama or llama.cpp) and MIKO_LLM_MODEL")
+    text_client = make_client(settings, base_url, model)
+    clients = [text_client]
+    cache = StageCache(run_dir / "cache.sqlite")
+    stages: list[Stage[Any, Any]] = []
+    if images_dir is not None:
+        image_model = settings.llm_image_model or model
+        image_client = make_client(settings, settings.llm_image_base_url or base_url, image_model)
+        clients.append(image_client)
+        stages.append(ImageDescriptionStage(image_client, cache, image_model,
+                                            images_dir=images_dir,
+                                            max_image_side=settings.max_image_side))
+    stages.append(KeyInformationStage(text_client, cache, model))
+    stages.append(IntentionsStage(text_client, cache, model))
+    return PipelineRun(Pipeline(stages, retry_failed=retry_failed), clients, cache)
+
+
+def run_build(settings: Settings, input_path: Path, fmt: str, images_dir: Path | None,
+              out: Path, retry_failed: bool = True, progress: bool | None = None,
+              notify: Notify = print) -> BuildSummary:
+    """Run the stages over ``input_path`` into ``out`` (dead letters beside it).
+
+    With no MIKO_LLM_BASE_URL the packaged local model is started for the run (no image stage).
+    The first Ctrl-C lets the posts in flight finish, so their answers are cached; a second one
+    stops at once.
+    """
+    from kg_builder.loading.readers import open_reader
+
+    local: Any = contextlib.nullcontext()
+    base_url = model = None
+    if not settings.llm_base_url:
+        from kg_builder.generation.local_model import DEMO_WARNING, LocalModelServer
+
+        notify(f"warning: {DEMO_WARNING}")
+        local = LocalModelServer()
+        base_url, model = local.base_url, local.model_name
+        images_dir = None
+    if images_dir is None:
+        notify("no --images folder: stage 1 (image description) is skipped")
+    reader = open_reader(input_path, fmt, images_dir=images_dir)
+    with local:
+        run = build_pipeline(settings, out.parent / (out.stem + ".run"), images_dir,
+                             retry_failed, base_url, model)
+
+        async def go() -> BuildSummary:
+            stop = asyncio.Event()
+
+            def on_interrupt() -> None:
+                if stop.is_set():  # second Ctrl-C: stop now
+                    raise KeyboardInterrupt
+                notify("\ninterrupted: finishing the posts in flight (Ctrl-C again to abort)")
+                stop.set()
+
+            with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
+                asyncio.get_running_loop().add_signal_handler(signal.SIGINT, on_interrupt)
+            try:
+                return await run.pipeline.build(
+                    reader, out, dead_letter_path(out), run.clients,
+                    in_flight=settings.llm_concurrency * 2, progress=progress, stop=stop)
+            finally:
+                await run.aclose()
+
+        return asyncio.run(go())

@@ -1,0 +1,278 @@
+"""One OpenAI-compatible client for OpenAI, Azure OpenAI, vLLM, Ollama and llama.cpp servers.
+
+Every call has an explicit timeout, bounded retries with backoff that honours ``Retry-After``,
+a concurrency limit, and round-robin over several base URLs. Answers are JSON validated
+against a pydantic model whatever the server promised; ``finish_reason == "length"``,
+refusals and empty answers are failures; invalid JSON gets one repair attempt.
+
+Structured output differs per server: OpenAI, Azure and vLLM take
+``response_format={"type": "json_schema", ...}``; llama.cpp's server answers that with an error
+and takes ``{"type": "json_object", "schema": ...}``. Mode ``auto`` tries json_schema and falls
+back once per endpoint, remembering the choice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from kg_builder.core.errors import KGBuilderError, LLMError
+
+T = TypeVar("T", bound=BaseModel)
+StructuredMode = Literal["auto", "json_schema", "json_object", "none"]
+
+
+@dataclass
+class Endpoint:
+    base_url: str
+    api_key: str
+    model: str  # on Azure OpenAI: the deployment name
+    azure_api_version: str | None = None  # set: an Azure OpenAI resource at base_url
+
+
+@dataclass
+class Usage:
+    calls: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    retries: int = 0
+    failures: dict[str, int] = field(default_factory=dict)
+
+
+_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
+
+
+def extract_json(text: str) -> Any:
+    """The JSON object in a model's answer, tolerating code fences and prose around it."""
+    stripped = _FENCE.sub("", text.strip()).strip()
+    try:
+        return json.loads(stripped)
+    except json.JSONDecodeError:
+        pass
+    start = stripped.find("{")
+    while start != -1:
+        depth = 0
+        in_str = False
+        escape = False
+        for i in range(start, len(stripped)):
+            ch = stripped[i]
+            if in_str:
+                if escape:
+                    escape = False
+                elif ch == "\\":
+                    escape = True
+                elif ch == '"':
+                    in_str = False
+            elif ch == '"':
+                in_str = True
+            elif ch == "{":
+                depth += 1
+            elif ch == "}":
+                depth -= 1
+                if depth == 0:
+                    try:
+                        return json.loads(stripped[start:i + 1])
+                    except json.JSONDecodeError:
+                        break
+        start = stripped.find("{", start + 1)
+    raise ValueError("no JSON object found in the answer")
+
+
+def _retry_after(exc: Exception) -> float | None:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if not headers:
+        return None
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+class LLMClient:
+    """Async JSON completions against one or more OpenAI-compatible endpoints."""
+
+    def __init__(
+        self,
+        endpoints: list[Endpoint],
+        *,
+        timeout_s: float = 60.0,
+        max_retries: int = 4,
+        concurrency: int = 64,
+        structured: StructuredMode = "auto",
+        backoff_s: float = 0.5,
+        max_backoff_s: float = 30.0,
+        max_tokens: int = 1024,
+    ) -> None:
+        if not endpoints:
+            raise KGBuilderError("no model endpoint configured: set MIKO_LLM_BASE_URL")
+        import openai
+
+        self._openai = openai
+        self.endpoints = endpoints
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.structured = structured
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.max_tokens = max_tokens
+        self._semaphore = asyncio.Semaphore(concurrency)
+        self._modes: dict[int, StructuredMode] = {}
+        self._next = 0
+        self.usage = Usage()
+        def transport() -> Any:
+            try:  # the aiohttp transport keeps up at hundreds of requests in flight
+                return openai.DefaultAioHttpClient()
+            except Exception:  # openai without the aiohttp extra: its default httpx transport
+                return None
+
+        def make(e: Endpoint) -> Any:
+            if e.azure_api_version:
+                return openai.AsyncAzureOpenAI(
+                    azure_endpoint=e.base_url, api_key=e.api_key, api_version=e.azure_api_version,
+                    azure_deployment=e.model, max_retries=0, timeout=timeout_s,
+                    http_client=transport())
+            return openai.AsyncOpenAI(base_url=e.base_url, api_key=e.api_key or "none",
+                                      max_retries=0, timeout=timeout_s, http_client=transport())
+
+        self._clients = [make(e) for e in endpoints]
+
+    async def close(self) -> None:
+        for c in self._clients:
+            await c.close()
+
+    def _pick(self) -> int:
+        index = self._next % len(self._clients)
+        self._next += 1
+        return index
+
+    def _response_format(self, mode: StructuredMode, name: str, schema: dict[str, Any]) -> Any:
+        if mode == "json_schema":
+            return {"type": "json_schema",
+                    "json_schema": {"name": name, "schema": schema, "strict": False}}
+        if mode == "json_object":
+            return {"type": "json_object", "schema": schema}
+        return None
+
+    async def complete_json(self, messages: list[dict[str, Any]], output: type[T],
+                            name: str) -> T:
+        """One validated answer, repairing invalid JSON once; raises LLMError."""
+        schema = output.model_json_schema()
+        answer = await self._call(messages, name, schema)
+        try:
+            return output.model_validate(extract_json(answer))
+        except (ValueError, ValidationError) as first:
+            repair = [*messages, {"role": "assistant", "content": answer}, {
+                "role": "user",
+                "content": f"That answer is not valid: {str(first)[:500]}. Answer again with only "
+                           f"one JSON object that follows this JSON schema: {json.dumps(schema)}"}]
+            answer = await self._call(repair, name, schema)
+            try:
+                return output.model_validate(extract_json(answer))
+            except (ValueError, ValidationError) as second:
+                self._count_failure("invalid_json")
+                raise LLMError("invalid_json", str(second)[:300]) from second
+
+    def _delay(self, exc: Exception, attempt: int) -> float:
+        """Seconds to wait before retry number ``attempt + 1``: Retry-After, else backoff."""
+        delay = _retry_after(exc)
+        if delay is None:
+            delay = min(self.max_backoff_s, self.backoff_s * 2 ** attempt) * (0.5 + random.random())
+        return min(delay, self.max_backoff_s)
+
+    def _count_failure(self, reason: str) -> None:
+        self.usage.failures[reason] = self.usage.failures.get(reason, 0) + 1
+
+    def _refused_schema(self, exc: Exception, mode: StructuredMode) -> bool:
+        """A server that refuses json_schema: llama.cpp's answers 400; llama-cpp-python's answers
+        500 with a validation error naming response_format."""
+        oa = self._openai
+        return (self.structured == "auto" and mode == "json_schema"
+                and isinstance(exc, oa.APIStatusError)
+                and (isinstance(exc, oa.BadRequestError)
+                     or (exc.status_code in (422, 500) and "response_format" in str(exc))))
+
+    def _classify(self, exc: Exception) -> tuple[str, bool]:
+        """(failure reason, worth retrying) of a failed request."""
+        oa = self._openai
+        if isinstance(exc, oa.APITimeoutError):
+            return "timeout", True
+        if isinstance(exc, oa.APIConnectionError):
+            return "connection", True
+        if isinstance(exc, oa.RateLimitError):
+            return "rate_limited", True
+        if isinstance(exc, oa.InternalServerError):
+            return "server_error", True
+        if isinstance(exc, oa.BadRequestError):
+            return "bad_request", False
+        assert isinstance(exc, oa.APIStatusError)
+        return f"http_{exc.status_code}", False
+
+    async def _call(self, messages: list[dict[str, Any]], name: str, schema: dict[str, Any]) -> str:
+        oa = self._openai
+        attempt = 0
+        while True:
+            index = self._pick()
+            endpoint, client = self.endpoints[index], self._clients[index]
+            mode = self._modes.get(index, self.structured)
+            if mode == "auto":
+                mode = "json_schema"
+            try:
+                async with self._semaphore:
+                    kwargs: dict[str, Any] = {}
+                    fmt = self._response_format(mode, name, schema)
+                    if fmt is not None:
+                        kwargs["response_format"] = fmt
+                    self.usage.calls += 1
+                    response = await client.chat.completions.create(
+                        model=endpoint.model, messages=messages,
+                        max_tokens=self.max_tokens, temperature=0, timeout=self.timeout_s,
+                        **kwargs)
+            except (oa.APIStatusError, oa.APITimeoutError, oa.APIConnectionError) as exc:
+                if self._refused_schema(exc, mode):
+                    # Use json_object with the schema on this endpoint from now on; ask again.
+                    self._modes[index] = "json_object"
+                    continue
+                reason, retryable = self._classify(exc)
+                if not retryable or attempt >= self.max_retries:
+                    self._count_failure(reason)
+                    detail = f"after {attempt + 1} attempts: {exc}" if retryable else str(exc)
+                    raise LLMError(reason, detail[:300]) from exc
+                attempt += 1
+                self.usage.retries += 1
+                await asyncio.sleep(self._delay(exc, attempt - 1))
+                continue
+            if self.structured == "auto" and index not in self._modes:
+                self._modes[index] = mode
+            return self._content(response)
+
+    def _content(self, response: Any) -> str:
+        """The answer's text, or LLMError for an empty, cut-off or refused answer."""
+        if response.usage is not None:
+            self.usage.tokens_in += response.usage.prompt_tokens or 0
+            self.usage.tokens_out += response.usage.completion_tokens or 0
+        if not response.choices:
+            self._count_failure("empty")
+            raise LLMError("empty", "no choices in the answer")
+        choice = response.choices[0]
+        if choice.finish_reason == "length":
+            self._count_failure("length")
+            raise LLMError("length", "the answer was cut off at max_tokens")
+        refusal = getattr(choice.message, "refusal", None)
+        if refusal:
+            self._count_failure("refusal")
+            raise LLMError("refusal", str(refusal)[:300])
+        content = choice.message.content
+        if not content or not content.strip():
+            self._count_failure("empty")
+            raise LLMError("empty", "the answer has no content")
+        return str(content)

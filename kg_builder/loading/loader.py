@@ -1,0 +1,294 @@
+"""Batched, idempotent loading of ``PostRecord``s into Neo4j, with embeddings.
+
+Per batch of posts: work out which intentions and posts already carry an embedding in the graph,
+embed only the new ones (tails of intentions, deduplicated; post texts), then write posts, images,
+key information, intention nodes and relation-typed edges with one ``UNWIND`` statement per
+label or type, all in one transaction. Loading the same input twice leaves the same graph.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
+
+from neo4j import Driver, ManagedTransaction
+from tqdm import tqdm
+
+from kg_builder.core.key_info import KeyInfoKind
+from kg_builder.core.models import PostRecord, Rejection
+from kg_builder.core.relations import Relation, intention_id, normalise
+from kg_builder.core.settings import IndexOptions
+from kg_builder.embeddings.base import Embedder
+from kg_builder.graph.queries import admin, read, write
+from kg_builder.graph.queries.write import Rows
+from kg_builder.graph.schema import (
+    await_indexes,
+    check_embedding_meta,
+    create_vector_indexes,
+    drop_vector_indexes,
+)
+from kg_builder.loading.readers import ReaderStats, ReadItem
+
+
+@dataclass
+class LoadSummary:
+    """What a load did, for the CLI's summary and for scripts (``as_dict``)."""
+
+    posts_read: int = 0
+    posts_loaded: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+    intention_edges: Counter[str] = field(default_factory=Counter)
+    intention_nodes_written: int = 0
+    intentions_embedded: int = 0
+    posts_embedded: int = 0
+    images: int = 0
+    key_info_links: int = 0
+    seconds: float = 0.0
+    embed_seconds: float = 0.0
+    write_seconds: float = 0.0
+    index_seconds: float = 0.0
+    deferred_indexes: bool = False
+    stale_intentions_removed: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "posts_read": self.posts_read,
+            "posts_loaded": self.posts_loaded,
+            "rejected": len(self.rejected),
+            "intention_edges": dict(self.intention_edges),
+            "intention_nodes_written": self.intention_nodes_written,
+            "intentions_embedded": self.intentions_embedded,
+            "posts_embedded": self.posts_embedded,
+            "images": self.images,
+            "key_info_links": self.key_info_links,
+            "seconds": round(self.seconds, 3),
+            "embed_seconds": round(self.embed_seconds, 3),
+            "write_seconds": round(self.write_seconds, 3),
+            "index_seconds": round(self.index_seconds, 3),
+            "deferred_indexes": self.deferred_indexes,
+            "stale_intentions_removed": self.stale_intentions_removed,
+        }
+
+    def describe(self, input_stats: ReaderStats) -> list[str]:
+        """The summary (and what the reader saw) as lines for a terminal."""
+        s, q = self, input_stats
+        rebuilt = f", vector indexes rebuilt in {s.index_seconds:.1f}s" if s.deferred_indexes else ""
+        return [
+            f"Loaded {s.posts_loaded} posts of {s.posts_read} read ({len(s.rejected)} rejected) in "
+            f"{s.seconds:.1f}s (embedding {s.embed_seconds:.1f}s, writing {s.write_seconds:.1f}s"
+            f"{rebuilt})",
+            f"  intention edges: {sum(s.intention_edges.values())} "
+            f"{dict(sorted(s.intention_edges.items()))}",
+            f"  new intention nodes: {s.intention_nodes_written}; sentences embedded: "
+            f"{s.intentions_embedded} tails, {s.posts_embedded} posts",
+            f"  images linked: {s.images}; key-information links: {s.key_info_links}; "
+            f"stale intentions removed: {s.stale_intentions_removed}",
+            f"  input: posts by split {dict(q.posts_by_split)}; duplicate posts merged "
+            f"{q.duplicate_posts} ({q.duplicate_label_conflicts} with differing labels); "
+            f"image names shared across splits {q.shared_image_names}; missing relations "
+            f"{dict(q.missing_relations)}; template mismatches {dict(q.template_mismatches)}",
+        ]
+
+
+def _chunks(items: Iterable[ReadItem], size: int) -> Iterator[list[ReadItem]]:
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+class GraphLoader:
+    """Writes records into the graph. The driver and the embedder are passed in."""
+
+    def __init__(
+        self,
+        driver: Driver,
+        embedder: Embedder,
+        database: str = "neo4j",
+        batch_size: int = 2000,
+        embeddings: bool = True,
+        defer_vector_indexes: bool | None = None,
+        index_options: IndexOptions | None = None,
+    ) -> None:
+        self.driver = driver
+        self.embedder = embedder
+        self.database = database
+        self.batch_size = batch_size
+        self.embeddings = embeddings
+        self.defer_vector_indexes = defer_vector_indexes
+        self.index_options = index_options
+        self._started_empty = False
+        self._embedded: set[str] = set()
+
+    def load(
+        self, items: Iterable[ReadItem], progress: bool | None = None, total: int | None = None
+    ) -> LoadSummary:
+        """Load every record; rejections are collected, never raised."""
+        check_embedding_meta(
+            self.driver, self.database, self.embedder.model_name, self.embedder.dimension
+        )
+        summary = LoadSummary()
+        started = time.perf_counter()
+        defer = self.defer_vector_indexes
+        if defer is None:  # auto: a first load into an empty graph builds its indexes afterwards
+            counted, _, _ = self.driver.execute_query(
+                admin.count_nodes("Post"), database_=self.database)
+            defer = counted[0]["n"] == 0
+        counted, _, _ = self.driver.execute_query(
+            admin.count_nodes("Intention"), database_=self.database)
+        self._started_empty = counted[0]["n"] == 0
+        self._embedded = set()
+        dropped = drop_vector_indexes(self.driver, self.database) if defer else []
+        bar = tqdm(
+            total=total, unit="post", desc="loading", file=sys.stderr,
+            disable=(not sys.stderr.isatty()) if progress is None else not progress,
+        )
+        try:
+            for chunk in _chunks(items, self.batch_size):
+                records: list[PostRecord] = []
+                for item in chunk:
+                    if isinstance(item, Rejection):
+                        summary.rejected.append(item)
+                    else:
+                        records.append(item)
+                summary.posts_read += len(chunk)
+                if records:
+                    self._load_batch(records, summary)
+                bar.update(len(chunk))
+        finally:
+            bar.close()
+            if dropped:
+                # Populating afterwards is faster than maintaining them row by row: Neo4j builds
+                # the indexes in parallel. The load is done when they are online.
+                t = time.perf_counter()
+                create_vector_indexes(self.driver, self.database, self.embedder.dimension,
+                                      self.index_options)
+                await_indexes(self.driver, self.database)
+                summary.index_seconds = time.perf_counter() - t
+                summary.deferred_indexes = True
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+    # -- one batch -----------------------------------------------------------------------
+    def _load_batch(self, records: list[PostRecord], summary: LoadSummary) -> None:
+        # Intention nodes, deduplicated by id (first sentence seen is the node's text).
+        nodes: dict[str, tuple[Relation, str, str]] = {}
+        edges: dict[Relation, list[dict[str, Any]]] = defaultdict(list)
+        prune_rows: list[dict[str, Any]] = []  # per (post, source): the intentions it keeps
+        for rec in records:
+            keep: dict[str, list[str]] = defaultdict(list)
+            for intent in rec.intentions:
+                tail = intent.tail
+                iid = intention_id(intent.relation, tail)
+                keep[intent.source or rec.source].append(iid)
+                nodes.setdefault(iid, (intent.relation, intent.text, tail))
+                edges[intent.relation].append({
+                    "post": rec.id, "intention": iid, "text": intent.text, "label": intent.label,
+                    "label_votes": intent.label_votes, "source": intent.source or rec.source,
+                    "model": intent.model, "prompt_version": intent.prompt_version,
+                })
+            prune_rows.extend({"post": rec.id, "source": src, "keep": ids}
+                              for src, ids in keep.items())
+
+        # Intentions embedded earlier in this load are known locally; the graph is asked only
+        # about the rest (and not at all when the load started on an empty graph).
+        have_int: set[str] = {iid for iid in nodes if iid in self._embedded}
+        have_post: dict[str, str] = {}
+        if self.embeddings and not self._started_empty:
+            with self.driver.session(database=self.database) as session:
+                unknown = [iid for iid in nodes if iid not in have_int]
+                have_int |= {
+                    r["id"] for r in session.run(
+                        read.existing_embedded_intentions(), ids=unknown
+                    )
+                }
+                have_post = {
+                    r["id"]: r["text"] for r in session.run(
+                        read.existing_embedded_posts(), ids=[r.id for r in records]
+                    )
+                }
+
+        t0 = time.perf_counter()
+        # Embed the tails of new intentions, once per distinct normalised tail.
+        new_ids = [iid for iid in nodes if iid not in have_int]
+        by_tail: dict[str, list[str]] = defaultdict(list)
+        tail_text: dict[str, str] = {}
+        for iid in new_ids:
+            key = normalise(nodes[iid][2])
+            by_tail[key].append(iid)
+            tail_text.setdefault(key, nodes[iid][2])
+        int_vectors: dict[str, list[float]] = {}
+        if by_tail and self.embeddings:
+            keys = list(by_tail)
+            vectors = self.embedder.embed([tail_text[k] for k in keys])
+            for key, vec in zip(keys, vectors, strict=True):
+                as_list = vec.tolist()
+                for iid in by_tail[key]:
+                    int_vectors[iid] = as_list
+            summary.intentions_embedded += len(keys)
+        post_vectors: dict[str, list[float]] = {}
+        if self.embeddings:
+            todo = [r for r in records if have_post.get(r.id) != r.text]
+            if todo:
+                vectors = self.embedder.embed([r.text for r in todo])
+                post_vectors = {r.id: v.tolist() for r, v in zip(todo, vectors, strict=True)}
+                summary.posts_embedded += len(todo)
+        summary.embed_seconds += time.perf_counter() - t0
+
+        post_rows = [{
+            "id": r.id, "text": r.text, "source": r.source, "split": r.split,
+            "benchmark_labels": r.benchmark_labels, "extra": r.extra,
+            "embedding": post_vectors.get(r.id),
+        } for r in records]
+        image_rows = [{
+            "post": r.id, "id": r.image.key, "file": r.image.file, "sha256": r.image.sha256,
+            "description": r.image.description,
+        } for r in records if r.image is not None]
+        key_rows: dict[KeyInfoKind, list[dict[str, str]]] = defaultdict(list)
+        for r in records:
+            if r.key_info is None:
+                continue
+            for kind, display in r.key_info.items():
+                name = normalise(display)
+                if name:
+                    key_rows[kind].append({"post": r.id, "name": name, "display": display})
+        node_rows: dict[Relation, list[dict[str, Any]]] = defaultdict(list)
+        for iid, (relation, text, tail) in nodes.items():
+            node_rows[relation].append({
+                "id": iid, "text": text, "tail": tail, "embedding": int_vectors.get(iid),
+            })
+
+        pruned: list[int] = []
+
+        def work(tx: ManagedTransaction) -> None:
+            tx.run(write.merge_posts(), rows=Rows(post_rows)).consume()
+            if image_rows:
+                tx.run(write.merge_images(), rows=Rows(image_rows)).consume()
+            for kind, rows in key_rows.items():
+                tx.run(write.merge_key_info(kind), rows=Rows(rows)).consume()
+            for relation, rows in node_rows.items():
+                tx.run(write.merge_intentions(relation), rows=Rows(rows),
+                       relation=relation.value).consume()
+            for relation, rows in edges.items():
+                tx.run(write.merge_intention_edges(relation), rows=Rows(rows)).consume()
+            if prune_rows and not self._started_empty:
+                record = tx.run(write.prune_stale_intention_edges(), rows=Rows(prune_rows)).single()
+                pruned.append(int(record["orphans"]) if record else 0)
+
+        t1 = time.perf_counter()
+        with self.driver.session(database=self.database) as session:
+            session.execute_write(work)
+        summary.write_seconds += time.perf_counter() - t1
+        summary.posts_loaded += len(records)
+        summary.stale_intentions_removed += sum(pruned[-1:])
+        summary.images += len(image_rows)
+        summary.key_info_links += sum(len(v) for v in key_rows.values())
+        summary.intention_nodes_written += len(new_ids)
+        if self.embeddings:
+            self._embedded.update(new_ids)
+        for relation, rows in edges.items():
+            summary.intention_edges[relation.value] += len(rows)

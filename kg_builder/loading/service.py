@@ -1,0 +1,72 @@
+"""What the CLI (and ``miko up``) call to change or inspect the graph: each opens the driver,
+applies the schema where needed, runs, and closes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from neo4j import Driver
+
+from kg_builder.core.settings import Settings
+from kg_builder.embeddings import load_embedder
+from kg_builder.embeddings.base import Embedder
+from kg_builder.graph.driver import connect
+from kg_builder.graph.schema import init_schema
+from kg_builder.loading.loader import GraphLoader, LoadSummary
+from kg_builder.loading.maintenance import reembed
+from kg_builder.loading.readers import ReadItem
+from kg_builder.loading.stats import graph_stats
+
+
+@contextmanager
+def graph(settings: Settings) -> Iterator[Driver]:
+    """A verified driver for the configured server, closed on exit."""
+    driver = connect(settings)
+    try:
+        yield driver
+    finally:
+        driver.close()
+
+
+def init_graph(settings: Settings, embedder: Embedder | None = None) -> tuple[list[str], Embedder]:
+    """Apply the schema (idempotent); returns the statements applied and the embedder."""
+    embedder = embedder or load_embedder(settings)
+    with graph(settings) as driver:
+        applied = init_schema(driver, settings.neo4j_database, embedder.model_name,
+                              embedder.dimension, settings.index_options)
+    return applied, embedder
+
+
+def load_records(settings: Settings, items: Iterable[ReadItem], *, progress: bool | None = None,
+                 defer_indexes: bool | None = None, embedder: Embedder | None = None
+                 ) -> LoadSummary:
+    """Apply the schema and load every record; rejections are in the summary, never raised.
+
+    ``defer_indexes``: drop miko's vector indexes during the load and rebuild them afterwards
+    (None: only when the graph holds no post yet).
+    """
+    embedder = embedder or load_embedder(settings)
+    with graph(settings) as driver:
+        init_schema(driver, settings.neo4j_database, embedder.model_name, embedder.dimension,
+                    settings.index_options)
+        loader = GraphLoader(driver, embedder, settings.neo4j_database, settings.write_batch_size,
+                             defer_vector_indexes=defer_indexes,
+                             index_options=settings.index_options)
+        return loader.load(items, progress=progress)
+
+
+def reembed_graph(settings: Settings) -> tuple[dict[str, int], Embedder]:
+    """Re-embed every post and intention with the configured model (``miko db reembed``)."""
+    embedder = load_embedder(settings)
+    with graph(settings) as driver:
+        counts = reembed(driver, settings.neo4j_database, embedder, settings.write_batch_size,
+                         settings.index_options)
+    return counts, embedder
+
+
+def stats(settings: Settings) -> dict[str, Any]:
+    """``graph_stats`` of the configured graph."""
+    with graph(settings) as driver:
+        return graph_stats(driver, settings.neo4j_database)

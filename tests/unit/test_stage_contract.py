@@ -1,0 +1,73 @@
+"""The stage contract is checked when a stage class is defined, not when it first runs."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from pydantic import BaseModel
+
+from kg_builder.core.models import KeyInfo
+from kg_builder.generation.stages.base import PostState, Stage
+from kg_builder.generation.stages.image_description import ImageDescriptionStage
+from kg_builder.generation.stages.intentions import IntentionsStage
+from kg_builder.generation.stages.key_information import KeyInformationInput, KeyInformationStage
+
+
+class In(BaseModel):
+    text: str
+
+
+class Out(BaseModel):
+    text: str
+
+
+def test_the_three_stages_declare_their_contract() -> None:
+    for stage in (ImageDescriptionStage, KeyInformationStage, IntentionsStage):
+        assert stage.name and stage.template_name and stage.placeholders
+        assert issubclass(stage.input_model, BaseModel) and issubclass(stage.output_model, BaseModel)
+    assert KeyInformationStage.output_model is KeyInfo
+    assert KeyInformationStage.input_model is KeyInformationInput
+
+
+def test_a_stage_without_its_declarations_is_refused() -> None:
+    with pytest.raises(TypeError, match="must declare `template_name`"):
+        class Incomplete(Stage[In, Out]):
+            name = "incomplete"
+
+            async def run(self, data: In, retry_failed: bool = True) -> Out:
+                return Out(text=data.text)
+
+
+def test_a_stage_whose_run_is_not_async_is_refused() -> None:
+    with pytest.raises(TypeError, match=re.escape("must define `async def run")):
+        class Blocking(Stage[In, Out]):
+            name, template_name, placeholders = "blocking", "x", frozenset({"post_text"})
+            input_model, output_model = In, Out
+
+            def run(self, data: In, retry_failed: bool = True) -> Out:  # type: ignore[override]
+                return Out(text=data.text)
+
+
+def test_a_stage_whose_run_is_annotated_with_other_models_is_refused() -> None:
+    with pytest.raises(TypeError, match=r"must be annotated \(data: In\) -> Out"):
+        class Mistyped(Stage[In, Out]):
+            name, template_name, placeholders = "mistyped", "x", frozenset({"post_text"})
+            input_model, output_model = In, Out
+
+            async def run(self, data: In, retry_failed: bool = True) -> In:  # type: ignore[override]
+                return data
+
+
+def test_a_well_formed_stage_is_accepted() -> None:
+    class Echo(Stage[In, Out]):
+        name, template_name, placeholders = "echo", "x", frozenset({"post_text"})
+        input_model, output_model = In, Out
+
+        async def run(self, data: In, retry_failed: bool = True) -> Out:
+            return Out(text=data.text)
+
+        async def prepare(self, state: PostState) -> In:
+            return In(text=state.post.text)
+
+    assert Echo.name == "echo"
