@@ -1,0 +1,1 @@
+"""The ground every other layer stands on: allow-lists, records, settings, errors, resources."""

@@ -1,0 +1,1 @@
+"""Generation: the LLM client, prompt templates, the three MIKO stages, the pipeline and its wiring."""

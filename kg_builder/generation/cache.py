@@ -55,9 +55,5 @@ class StageCache:
             "WHERE answers.status != 'ok'",
             (key, stage, reason, time.time()))
 
-    def counts(self) -> dict[str, int]:
-        return {f"{stage}:{status}": n for stage, status, n in self._db.execute(
-            "SELECT stage, status, count(*) FROM answers GROUP BY stage, status")}
-
     def close(self) -> None:
         self._db.close()
