@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import click
 from pydantic import ValidationError
 
-from kg_builder.core.errors import KGBuilderError, SettingsError
+from kg_builder.core.errors import KGBuilderError, LoadInterruptedError, SettingsError
 from kg_builder.core.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -132,14 +132,20 @@ def neo4j_install(ctx: click.Context, force: bool) -> None:
         click.echo(f"{'Installed' if done else 'Already installed'}: Neo4j in {server.home}")
 
 
-@command(neo4j_group, "start")
-def neo4j_start(ctx: click.Context) -> None:
+@command(neo4j_group, "start", click.option(
+    "--scratch", is_flag=True, help="Mark the data folder as scratch: tests and benchmarks may "
+    "wipe this server's graph (they refuse any other)."))
+def neo4j_start(ctx: click.Context, scratch: bool) -> None:
     """Start the server in the background and wait until Bolt answers."""
-    start_neo4j(ctx)
+    start_neo4j(ctx, scratch)
 
 
-def start_neo4j(ctx: click.Context) -> None:
+def start_neo4j(ctx: click.Context, scratch: bool = False) -> None:
     if server := managed_server(ctx):
+        if scratch:
+            from kg_builder.graph.scratch import mark_scratch
+
+            mark_scratch(server.data)
         server.install()
         started = server.start()
         s = settings_of(ctx)
@@ -201,8 +207,12 @@ def load(ctx: click.Context, reader: Any, as_json: bool = False, rejects: Path |
     """Load a reader's records and print the summary; exit 1 if any record was rejected."""
     from kg_builder.loading.service import load_records
 
-    summary = load_records(settings_of(ctx), reader, progress=progress,
-                           defer_indexes=DEFER[defer_indexes])
+    try:
+        summary = load_records(settings_of(ctx), reader, progress=progress,
+                               defer_indexes=DEFER[defer_indexes])
+    except LoadInterruptedError as exc:  # what was committed, then the cause and the fix
+        click.echo("\n".join(exc.summary.describe(reader.stats)), err=True)
+        raise click.ClickException(str(exc)) from exc
     if rejects is not None:
         rejects.write_text("".join(r.model_dump_json() + "\n" for r in summary.rejected), "utf-8")
     echo_some([f"rejected {r.location()}: {r.reason}" for r in summary.rejected],

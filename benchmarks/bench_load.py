@@ -30,11 +30,16 @@ from kg_builder.core.settings import Settings
 from kg_builder.embeddings import SentenceTransformerEmbedder
 from kg_builder.graph.driver import connect
 from kg_builder.graph.schema import init_schema
+from kg_builder.graph.scratch import scratch_problem
 from kg_builder.loading.loader import GraphLoader
 from kg_builder.loading.readers import MikoReader
 
 
 def wipe(driver: Any, db: str) -> None:
+    """Delete everything, only on a server whose data folder is marked scratch."""
+    problem = scratch_problem(driver, db)
+    if problem is not None:
+        sys.exit(f"refusing to wipe the graph: {problem}")
     with driver.session(database=db) as s:
         s.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 20000 ROWS").consume()
 

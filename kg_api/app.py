@@ -20,7 +20,7 @@ from strawberry.asgi import GraphQL
 from kg_api.context import Context
 from kg_api.embedding import QueryEmbedder
 from kg_api.errors import GraphUnavailableError, KGApiError, error_body
-from kg_api.middleware import TimeLimit
+from kg_api.middleware import BodyLimit, ConcurrencyLimit, TimeLimit
 from kg_api.repository import GraphRepository
 from kg_api.schema import build_schema
 from kg_builder.core.errors import EmbeddingModelMismatchError
@@ -28,6 +28,7 @@ from kg_builder.core.settings import Settings
 from kg_builder.embeddings import load_query_embedder
 from kg_builder.embeddings.base import Embedder
 from kg_builder.graph.driver import make_async_driver
+from kg_builder.graph.queries.admin import our_indexes
 
 log = logging.getLogger("kg_api")
 
@@ -66,6 +67,18 @@ class MikoGraphQL(GraphQL[Context, None]):
                          allow_queries_via_get=True)
         self.state = state
 
+    def create_response(self, response_data: Any, sub_response: Response) -> Response:
+        """503 with Retry-After, not 200, when the graph was unavailable for the whole answer."""
+        response = super().create_response(response_data, sub_response)
+        if isinstance(response_data, dict) and response_data.get("errors"):
+            codes = {e.get("extensions", {}).get("code") for e in response_data["errors"]}
+            data = response_data.get("data")
+            if codes == {"SERVICE_UNAVAILABLE"} and (
+                    data is None or all(v is None for v in data.values())):
+                response.status_code = 503
+                response.headers["retry-after"] = "2"
+        return response
+
     async def get_context(self, request: Any, response: Any) -> Context:
         st = self.state
         if st.embedder is None:
@@ -86,7 +99,8 @@ def create_app(settings: Settings | None = None, driver: neo4j.AsyncDriver | Non
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         owned_driver = state.driver is None
         if state.driver is None:
-            state.driver = make_async_driver(settings)
+            # Short connection timeouts: Neo4j down means 503 within a couple of seconds.
+            state.driver = make_async_driver(settings, connection_timeout_s=2.0)
         if state.embedder is None:
             model = await asyncio.to_thread(load_query_embedder, settings)
             state.embedder = QueryEmbedder(model, settings.api_query_cache_size)
@@ -111,12 +125,16 @@ def create_app(settings: Settings | None = None, driver: neo4j.AsyncDriver | Non
         checks: dict[str, Any] = {"embedding_model": state.embedder is not None}
         try:
             await state.check_model()
-            indexes = await state.repository(5.0).index_states()
-            not_online = sorted(i["name"] for i in indexes if i["state"] != "ONLINE")
+            indexes = {i["name"]: i["state"] for i in await state.repository(5.0).index_states()}
+            ours = our_indexes()  # other applications' indexes are none of our business
+            not_online = sorted(n for n in ours if indexes.get(n) not in (None, "ONLINE"))
+            missing = sorted(n for n in ours if n not in indexes)
             checks["neo4j"] = True
-            checks["indexes_online"] = not not_online
+            checks["indexes_online"] = not not_online and not missing
             if not_online:
                 checks["indexes_not_online"] = not_online
+            if missing:
+                checks["indexes_missing"] = missing
         except Exception as exc:
             checks["neo4j"] = False
             checks["error"] = str(exc) if isinstance(exc, KGApiError) else type(exc).__name__
@@ -155,7 +173,10 @@ def create_app(settings: Settings | None = None, driver: neo4j.AsyncDriver | Non
         exception_handlers=handlers,
     )
     app.state.miko = state
+    # Outermost last: the body cap and the concurrency limit answer before anything else runs.
     app.add_middleware(TimeLimit, seconds=settings.api_request_timeout_s)
+    app.add_middleware(ConcurrencyLimit, limit=settings.api_max_concurrent)
+    app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
     return app
 
 

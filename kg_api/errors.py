@@ -32,6 +32,12 @@ class BadInputError(KGApiError):
     code = "BAD_USER_INPUT"
 
 
+class QueryTooCostlyError(KGApiError):
+    """The query's estimated cost is over MIKO_API_MAX_COST."""
+
+    code = "QUERY_TOO_COSTLY"
+
+
 class GraphUnavailableError(KGApiError):
     """Neo4j does not answer, or its indexes are not online."""
 

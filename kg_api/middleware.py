@@ -1,4 +1,7 @@
-"""ASGI middleware of the API: the per-request time limit."""
+"""ASGI middleware of the API: request-body cap, concurrency limit and time limit.
+
+Each answers in the one error shape (``errors.error_body``) before the app has sent anything.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,86 @@ import json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kg_api.errors import error_body
+
+
+async def send_error(send: Send, status: int, message: str, code: str,
+                     headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    body = json.dumps(error_body(message, code)).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()), *(headers or [])]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """413 for a request body over ``max_bytes``, whether declared (Content-Length) or streamed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        message = (f"the request body is over the limit of {self.max_bytes:,} bytes "
+                   "(MIKO_API_MAX_BODY_BYTES)")
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await send_error(send, 413, message, "PAYLOAD_TOO_LARGE")
+            return
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            msg = await receive()
+            if msg["type"] == "http.request":
+                received += len(msg.get("body", b""))
+                if received > self.max_bytes:
+                    raise _BodyTooLarge
+            return msg
+
+        async def tracking_send(msg: Message) -> None:
+            nonlocal started
+            started = True
+            await send(msg)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except _BodyTooLarge:
+            if started:
+                raise
+            await send_error(send, 413, message, "PAYLOAD_TOO_LARGE")
+
+
+class ConcurrencyLimit:
+    """At most ``limit`` requests to ``path`` at once; the next ones get 503 and Retry-After at
+    once instead of queueing behind them."""
+
+    def __init__(self, app: ASGIApp, limit: int, path: str = "/graphql") -> None:
+        self.app = app
+        self.limit = limit
+        self.path = path
+        self.active = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") != self.path:
+            await self.app(scope, receive, send)
+            return
+        if self.active >= self.limit:
+            await send_error(send, 503, f"the server is busy ({self.limit} requests running); "
+                             "retry in a second", "SERVICE_UNAVAILABLE", [(b"retry-after", b"1")])
+            return
+        self.active += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.active -= 1
 
 
 class TimeLimit:
@@ -33,8 +116,5 @@ class TimeLimit:
         except TimeoutError:
             if started:
                 raise
-            body = json.dumps(error_body(
-                f"the request ran past the time limit of {self.seconds:g}s", "TIMEOUT")).encode()
-            await send({"type": "http.response.start", "status": 504,
-                        "headers": [(b"content-type", b"application/json")]})
-            await send({"type": "http.response.body", "body": body})
+            await send_error(send, 504, f"the request ran past the time limit of {self.seconds:g}s",
+                             "TIMEOUT")

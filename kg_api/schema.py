@@ -12,6 +12,7 @@ import strawberry
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 
 from kg_api.errors import ErrorShape
+from kg_api.limits import make_query_limits
 from kg_api.query import Query
 from kg_api.types import Action, Concept, Emotion, Keyword, ObjectInfo
 from kg_builder.core.settings import Settings
@@ -22,6 +23,8 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         lambda: QueryDepthLimiter(max_depth=settings.api_max_depth),
         lambda: MaxTokensLimiter(max_token_count=settings.api_max_tokens),
         lambda: MaxAliasesLimiter(max_alias_count=settings.api_max_aliases),
+        make_query_limits(settings.api_max_cost, settings.api_max_string_chars,
+                          settings.api_max_k),
         ErrorShape,
     ]
     return strawberry.Schema(

@@ -7,5 +7,5 @@ export MIKO_NEO4J_HTTP_PORT="${MIKO_BENCH_HTTP_PORT:-7476}"
 export MIKO_NEO4J_DATA_DIR="${MIKO_BENCH_DATA_DIR:-$CACHE/neo4j-bench-data}"
 export MIKO_BENCH_SCRATCH_GRAPH=1
 unset MIKO_NEO4J_URI
-miko neo4j start >&2
+miko neo4j start --scratch >&2
 python "$@"

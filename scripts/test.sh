@@ -8,9 +8,8 @@ export MIKO_NEO4J_BOLT_PORT="${MIKO_TEST_BOLT_PORT:-7688}"
 export MIKO_NEO4J_HTTP_PORT="${MIKO_TEST_HTTP_PORT:-7475}"
 export MIKO_NEO4J_DATA_DIR="${MIKO_TEST_DATA_DIR:-$CACHE/neo4j-test-data}"
 export MIKO_NEO4J_HEAP=1g MIKO_NEO4J_PAGECACHE=1g
-export MIKO_TEST_SCRATCH_GRAPH=1
 unset MIKO_NEO4J_URI
-miko neo4j start
+miko neo4j start --scratch
 ruff check .
 mypy
 pytest "$@"

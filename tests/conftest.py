@@ -1,7 +1,8 @@
 """Shared fixtures. Graph tests run against the real Neo4j server that scripts/test.sh starts.
 
-The suite wipes the graph it talks to, so it refuses to run unless MIKO_TEST_SCRATCH_GRAPH=1
-(scripts/test.sh sets it and starts a separate server on its own ports and data folder).
+The suite wipes the graph it talks to, so it refuses any server whose data folder is not marked
+scratch (scripts/test.sh starts one with `miko neo4j start --scratch`, on its own ports and data
+folder); the server itself is asked where its data lives.
 A graph test never skips: no server means a failure that says how to start one.
 """
 
@@ -37,16 +38,17 @@ def settings() -> Any:
 
 @pytest.fixture(scope="session")
 def driver(settings: Any) -> Iterator[Any]:
-    if os.environ.get("MIKO_TEST_SCRATCH_GRAPH") != "1":
-        pytest.exit(
-            "graph tests wipe the database they use: run them with ./scripts/test.sh, which starts "
-            "a scratch Neo4j server, or set MIKO_TEST_SCRATCH_GRAPH=1 with MIKO_NEO4J_* settings "
-            "that point at a scratch server",
-            returncode=2,
-        )
     from kg_builder.graph.driver import connect
+    from kg_builder.graph.scratch import scratch_problem
 
     drv = connect(settings)  # raises (test fails) if the server is not there
+    # The suite wipes the graph it uses: only a server that says its data folder is marked
+    # scratch will do, whatever the environment or a .env names.
+    problem = scratch_problem(drv, settings.neo4j_database)
+    if problem is not None:
+        drv.close()
+        pytest.exit(f"graph tests wipe the database they use, and {problem}. Run them with "
+                    "./scripts/test.sh, which starts a scratch server of its own", returncode=2)
     yield drv
     drv.close()
 

@@ -93,6 +93,9 @@ def create_double(faults: Faults) -> Starlette:
         if faults.reject_json_schema and fmt.get("type") == "json_schema":
             return _error(faults.reject_json_schema, "1 validation error: body.response_format."
                           "type: Input should be 'text' or 'json_object'", "invalid_request_error")
+        if fault == "bad_request":
+            return _error(400, "This model's maximum context length is 4096 tokens",
+                          "invalid_request_error")
         if fault == "429":
             return _error(429, "Rate limit reached", "rate_limit_error", {"retry-after": "0.05"})
         if fault == "500":

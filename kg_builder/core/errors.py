@@ -5,6 +5,8 @@ Each message names what went wrong and how to fix it; the CLI prints it as is.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class KGBuilderError(Exception):
     """Root of every error raised by kg_builder."""
@@ -40,6 +42,18 @@ class EmbeddingModelMismatchError(KGBuilderError):
 
 class EmbeddingModelError(KGBuilderError):
     """The embedding model could not be loaded."""
+
+
+class EmbeddingInputError(KGBuilderError):
+    """The embedding model refused a text (the loader then isolates the record at fault)."""
+
+
+class LoadInterruptedError(KGBuilderError):
+    """The graph stopped answering during a load; ``summary`` says what was committed."""
+
+    def __init__(self, message: str, summary: Any) -> None:
+        super().__init__(message)
+        self.summary = summary
 
 
 class InputFormatError(KGBuilderError):

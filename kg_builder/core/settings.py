@@ -106,6 +106,16 @@ class Settings(BaseSettings):
     api_max_aliases: int = Field(default=30, ge=1)
     api_max_k: int = Field(default=100, ge=1, description="Cap on every `k` and `first` argument.")
     api_request_timeout_s: float = Field(default=10.0, gt=0)
+    api_max_body_bytes: int = Field(default=100_000, ge=1_000,
+                                    description="Largest request body; larger ones get 413.")
+    api_max_string_chars: int = Field(default=2_000, ge=10,
+                                      description="Longest string argument or variable.")
+    api_max_cost: int = Field(
+        default=10_000, ge=1, description="Largest query cost: over every field, the product of "
+        "the `first`/`k` arguments along its path, summed; counted before execution.")
+    api_max_concurrent: int = Field(
+        default=32, ge=1, description="Requests executed at once per worker; more get 503 with "
+        "Retry-After at once.")
     api_query_cache_size: int = Field(default=1024, ge=0, description="Embedded query texts kept.")
     api_query_embedder: str = Field(
         default="auto",

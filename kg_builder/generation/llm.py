@@ -45,6 +45,7 @@ class Usage:
     failures: dict[str, int] = field(default_factory=dict)
 
 
+_UNSUPPORTED_FORMAT = re.compile(r"response_format|json_schema", re.IGNORECASE)
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
 
 
@@ -193,13 +194,13 @@ class LLMClient:
         self.usage.failures[reason] = self.usage.failures.get(reason, 0) + 1
 
     def _refused_schema(self, exc: Exception, mode: StructuredMode) -> bool:
-        """A server that refuses json_schema: llama.cpp's answers 400; llama-cpp-python's answers
-        500 with a validation error naming response_format."""
+        """Whether the server refused the json_schema response format itself (llama.cpp's
+        server answers 400, llama-cpp-python's 500 with a validation error naming
+        response_format). Any other refusal never switches the endpoint's mode."""
         oa = self._openai
         return (self.structured == "auto" and mode == "json_schema"
-                and isinstance(exc, oa.APIStatusError)
-                and (isinstance(exc, oa.BadRequestError)
-                     or (exc.status_code in (422, 500) and "response_format" in str(exc))))
+                and isinstance(exc, oa.APIStatusError) and exc.status_code in (400, 422, 500)
+                and _UNSUPPORTED_FORMAT.search(str(exc)) is not None)
 
     def _classify(self, exc: Exception) -> tuple[str, bool]:
         """(failure reason, worth retrying) of a failed request."""

@@ -11,12 +11,16 @@ from kg_builder.core.errors import Neo4jUnavailableError
 from kg_builder.core.settings import Settings
 
 
-def _options(settings: Settings) -> dict[str, Any]:
-    return {
+def _options(settings: Settings, connection_timeout_s: float | None = None) -> dict[str, Any]:
+    options: dict[str, Any] = {
         "auth": (settings.neo4j_user, settings.neo4j_password.get_secret_value()),
-        "connection_timeout": settings.neo4j_connect_timeout_s,
+        "connection_timeout": connection_timeout_s or settings.neo4j_connect_timeout_s,
         "notifications_min_severity": "OFF",
     }
+    if connection_timeout_s is not None:  # fail fast: no 30 s of retries against a dead server
+        options["connection_acquisition_timeout"] = 2 * connection_timeout_s
+        options["max_transaction_retry_time"] = connection_timeout_s
+    return options
 
 
 def make_driver(settings: Settings) -> Driver:
@@ -24,9 +28,9 @@ def make_driver(settings: Settings) -> Driver:
     return GraphDatabase.driver(settings.bolt_uri, **_options(settings))
 
 
-def make_async_driver(settings: Settings) -> AsyncDriver:
+def make_async_driver(settings: Settings, connection_timeout_s: float | None = None) -> AsyncDriver:
     """An async driver for the configured server (the API's); connects lazily."""
-    return AsyncGraphDatabase.driver(settings.bolt_uri, **_options(settings))
+    return AsyncGraphDatabase.driver(settings.bolt_uri, **_options(settings, connection_timeout_s))
 
 
 def connect(settings: Settings) -> Driver:

@@ -86,6 +86,11 @@ class Neo4jServer:
         """Fetch the pinned jars (idempotent). Returns True if anything was installed."""
         if self.installed and not force:
             return False
+        if self.home.exists() and not (self.home / MARKER).exists() and any(self.home.iterdir()):
+            raise Neo4jServerError(
+                f"{self.home} exists and was not made by miko (no {MARKER} file); miko never "
+                "replaces a folder it did not create. Set MIKO_NEO4J_HOME to a new or empty "
+                "folder, or remove that one yourself")
         if shutil.which("mvn") is None:
             raise Neo4jServerError(
                 "Maven (mvn) is needed to fetch the Neo4j jars from Maven Central: "
@@ -105,8 +110,10 @@ class Neo4jServer:
                 if self._artifact_name(jar.name) in server_jars:
                     jar.unlink()
             (staging / MARKER).write_text(NEO4J_VERSION + "\n")
-            if self.home.exists():
+            if (self.home / MARKER).exists():  # ours (a folder miko did not make is refused above)
                 shutil.rmtree(self.home)
+            elif self.home.exists():
+                self.home.rmdir()  # empty
             self.home.parent.mkdir(parents=True, exist_ok=True)
             staging.rename(self.home)
         finally:

@@ -17,8 +17,17 @@ from itertools import islice
 from typing import Any
 
 from neo4j import Driver, ManagedTransaction
+from neo4j.exceptions import (
+    ClientError,
+    DatabaseError,
+    Neo4jError,
+    ServiceUnavailable,
+    SessionExpired,
+    TransientError,
+)
 from tqdm import tqdm
 
+from kg_builder.core.errors import EmbeddingInputError, LoadInterruptedError
 from kg_builder.core.key_info import KeyInfoKind
 from kg_builder.core.models import PostRecord, Rejection
 from kg_builder.core.relations import Relation, intention_id, normalise
@@ -147,6 +156,7 @@ class GraphLoader:
             total=total, unit="post", desc="loading", file=sys.stderr,
             disable=(not sys.stderr.isatty()) if progress is None else not progress,
         )
+        failure: BaseException | None = None
         try:
             for chunk in _chunks(items, self.batch_size):
                 records: list[PostRecord] = []
@@ -157,11 +167,13 @@ class GraphLoader:
                         records.append(item)
                 summary.posts_read += len(chunk)
                 if records:
-                    self._load_batch(records, summary)
+                    self._load_isolating(records, summary)
                 bar.update(len(chunk))
+        except (ServiceUnavailable, SessionExpired, TransientError) as exc:
+            failure = exc
         finally:
             bar.close()
-            if dropped:
+            if dropped and failure is None:
                 # Populating afterwards is faster than maintaining them row by row: Neo4j builds
                 # the indexes in parallel. The load is done when they are online.
                 t = time.perf_counter()
@@ -171,7 +183,41 @@ class GraphLoader:
                 summary.index_seconds = time.perf_counter() - t
                 summary.deferred_indexes = True
         summary.seconds = time.perf_counter() - started
+        if failure is not None:
+            raise LoadInterruptedError(
+                f"Neo4j stopped answering during the load ({type(failure).__name__}: {failure}). "
+                f"{summary.posts_loaded} posts were committed, {summary.posts_read} read. Start the "
+                "server again (`miko neo4j start`) and rerun the same command: loading is "
+                "idempotent, so nothing is duplicated"
+                + (" and the vector indexes dropped for this load are rebuilt" if dropped else ""),
+                summary) from failure
         return summary
+
+    def _load_isolating(self, records: list[PostRecord], summary: LoadSummary) -> None:
+        """Load a batch; when the graph or the embedder refuses it, split it to find the records
+        at fault, reject those (with where they came from and why) and load the rest."""
+        try:
+            self._load_batch(records, summary)
+        except (ClientError, DatabaseError, EmbeddingInputError) as exc:
+            if len(records) == 1:
+                rec = records[0]
+                reason = exc.message if isinstance(exc, Neo4jError) and exc.message else str(exc)
+                summary.rejected.append(Rejection(
+                    file=rec.origin.file if rec.origin else "input",
+                    line=rec.origin.line if rec.origin else None,
+                    item=rec.origin.item if rec.origin else None,
+                    reason=f"post {rec.id!r} refused by the graph or the embedder: {reason[:300]}"))
+                return
+            middle = len(records) // 2
+            self._load_isolating(records[:middle], summary)
+            self._load_isolating(records[middle:], summary)
+
+    def _embed(self, texts: list[str]) -> Any:
+        try:
+            return self.embedder.embed(texts)
+        except (ValueError, TypeError, RuntimeError) as exc:  # the tokenizer or model refuses
+            raise EmbeddingInputError(f"the embedder refused the text: {type(exc).__name__}: "
+                                      f"{str(exc)[:200]}") from exc
 
     # -- one batch -----------------------------------------------------------------------
     def _load_batch(self, records: list[PostRecord], summary: LoadSummary) -> None:
@@ -222,22 +268,23 @@ class GraphLoader:
             by_tail[key].append(iid)
             tail_text.setdefault(key, nodes[iid][2])
         int_vectors: dict[str, list[float]] = {}
+        tails_embedded = posts_embedded = 0
         if by_tail and self.embeddings:
             keys = list(by_tail)
-            vectors = self.embedder.embed([tail_text[k] for k in keys])
+            vectors = self._embed([tail_text[k] for k in keys])
             for key, vec in zip(keys, vectors, strict=True):
                 as_list = vec.tolist()
                 for iid in by_tail[key]:
                     int_vectors[iid] = as_list
-            summary.intentions_embedded += len(keys)
+            tails_embedded = len(keys)
         post_vectors: dict[str, list[float]] = {}
         if self.embeddings:
             todo = [r for r in records if have_post.get(r.id) != r.text]
             if todo:
-                vectors = self.embedder.embed([r.text for r in todo])
+                vectors = self._embed([r.text for r in todo])
                 post_vectors = {r.id: v.tolist() for r, v in zip(todo, vectors, strict=True)}
-                summary.posts_embedded += len(todo)
-        summary.embed_seconds += time.perf_counter() - t0
+                posts_embedded = len(todo)
+        embed_seconds = time.perf_counter() - t0
 
         post_rows = [{
             "id": r.id, "text": r.text, "source": r.source, "split": r.split,
@@ -282,7 +329,11 @@ class GraphLoader:
         t1 = time.perf_counter()
         with self.driver.session(database=self.database) as session:
             session.execute_write(work)
+        # Counted only once the transaction has committed.
         summary.write_seconds += time.perf_counter() - t1
+        summary.embed_seconds += embed_seconds
+        summary.intentions_embedded += tails_embedded
+        summary.posts_embedded += posts_embedded
         summary.posts_loaded += len(records)
         summary.stale_intentions_removed += sum(pruned[-1:])
         summary.images += len(image_rows)

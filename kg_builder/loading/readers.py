@@ -19,15 +19,23 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from kg_builder.core.errors import InputFormatError
-from kg_builder.core.models import ImageRef, IntentionRecord, KeyInfo, PostRecord, Rejection
+from kg_builder.core.errors import ImageError, InputFormatError
+from kg_builder.core.models import (
+    ImageRef,
+    IntentionRecord,
+    KeyInfo,
+    Origin,
+    PostRecord,
+    Rejection,
+)
+from kg_builder.core.paths import confined_file
 from kg_builder.core.relations import MIKO_KEY_TO_RELATION, Relation
 
 # Extra scalar fields of a JSONL post become post properties: only plain lower-case names that
 # cannot overwrite the properties miko itself sets.
 EXTRA_KEY = re.compile(r"[a-z][a-z0-9_]{0,40}")
 RESERVED_KEYS = frozenset({"id", "text", "image", "source", "split", "key_info", "intentions",
-                           "embedding", "benchmark_labels"})
+                           "embedding", "benchmark_labels", "extra", "origin"})
 
 FORMATS: tuple[str, ...] = ("miko", "jsonl", "sarcasm")
 ReadItem = PostRecord | Rejection
@@ -69,8 +77,20 @@ def _errors(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def _line_of(text: str, pos: int) -> int:
-    return text.count("\n", 0, pos) + 1
+class _Lines:
+    """Line numbers of increasing positions in a text, in linear time overall."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+        self.line = 1
+
+    def at(self, pos: int) -> int:
+        if pos < self.pos:  # never happens in a forward scan; stay correct anyway
+            self.pos, self.line = 0, 1
+        self.line += self.text.count("\n", self.pos, pos)
+        self.pos = pos
+        return self.line
 
 
 def _iter_json_array(path: Path) -> Iterator[tuple[int, int, Any] | Rejection]:
@@ -86,10 +106,11 @@ def _iter_json_array(path: Path) -> Iterator[tuple[int, int, Any] | Rejection]:
     except UnicodeDecodeError as exc:
         raise InputFormatError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     decoder = json.JSONDecoder()
+    lines = _Lines(text)
     pos = len(text) - len(text.lstrip())
     if not text[pos:pos + 1] == "[":
         raise InputFormatError(
-            f"{path}:{_line_of(text, pos)}: expected a JSON array of posts (the MIKO release "
+            f"{path}:{lines.at(pos)}: expected a JSON array of posts (the MIKO release "
             "format); for one JSON object per line use --format jsonl"
         )
     pos += 1
@@ -99,7 +120,7 @@ def _iter_json_array(path: Path) -> Iterator[tuple[int, int, Any] | Rejection]:
         while pos < n and text[pos] in " \t\r\n,":
             pos += 1
         if pos >= n:
-            yield Rejection(file=str(path), line=_line_of(text, pos), reason="unterminated JSON array")
+            yield Rejection(file=str(path), line=lines.at(pos), reason="unterminated JSON array")
             return
         if text[pos] == "]":
             return
@@ -118,7 +139,7 @@ def _iter_json_array(path: Path) -> Iterator[tuple[int, int, Any] | Rejection]:
             pos = nxt
             index += 1
             continue
-        yield (index, _line_of(text, pos), value)
+        yield (index, lines.at(pos), value)
         index += 1
         pos = end
 
@@ -258,6 +279,7 @@ class MikoReader:
                 id=f"{self.source}:{split}:{stem}", text=text, source=self.source, split=split,
                 image=ImageRef(file=image) if image else None, intentions=intentions,
                 benchmark_labels=None if intentions else labels,
+                origin=Origin(file=str(path), line=line, item=index),
             )
         except ValidationError as exc:
             return reject(_errors(exc))
@@ -323,7 +345,10 @@ class JsonlReader:
             except ValidationError as exc:
                 return reject(_errors(exc))
         elif isinstance(img, str) and img:
-            image = self._image(img, lineno)
+            found = self._image(img, lineno)
+            if isinstance(found, Rejection):
+                return found
+            image = found
         elif img is not None:
             return reject("'image' must be a path or an object")
         intentions: list[IntentionRecord] = []
@@ -350,25 +375,36 @@ class JsonlReader:
             text = obj.get("text")
             if not isinstance(text, str):
                 return reject("missing 'text' (a string)")
-            extra = {k: v for k, v in obj.items()
+            nested = obj.get("extra") or {}  # as `miko build` writes them
+            if not isinstance(nested, dict):
+                return reject("'extra' must be an object of scalar values")
+            extra = {k: v for k, v in [*obj.items(), *nested.items()]
                      if k not in RESERVED_KEYS and EXTRA_KEY.fullmatch(k)
                      and isinstance(v, str | int | float | bool)}
             return PostRecord(
                 id=str(obj["id"]), text=text,
                 source=str(obj.get("source") or self.source), split=obj.get("split"),
+                benchmark_labels=obj.get("benchmark_labels"),
                 image=image, key_info=key_info, intentions=intentions, extra=extra,
+                origin=Origin(file=str(self.path), line=lineno),
             )
         except ValidationError as exc:
             return reject(_errors(exc))
 
-    def _image(self, rel: str, lineno: int) -> ImageRef:
-        path = (self.images_dir / rel) if not Path(rel).is_absolute() else Path(rel)
+    def _image(self, rel: str, lineno: int) -> ImageRef | Rejection:
+        """The image by content hash; a path leading outside the images folder (or to a
+        non-file, or too big) rejects the record; a missing or unreadable file is a warning and
+        the image is kept by file name."""
         try:
+            path = confined_file(self.images_dir, rel)
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        except ImageError as exc:
+            return Rejection(file=str(self.path), line=lineno, reason=str(exc))
         except OSError as exc:
             self.stats.warnings.append(Rejection(
                 file=str(self.path), line=lineno,
-                reason=f"image {str(path)!r} not readable ({exc.strerror}); kept by file name",
+                reason=f"image {rel!r} not readable in {self.images_dir} ({exc.strerror}); kept "
+                       "by file name",
             ))
             return ImageRef(file=rel)
         return ImageRef(file=rel, sha256=digest)
@@ -433,6 +469,7 @@ class SarcasmReader:
             return PostRecord(
                 id=f"{self.source}:{tweet_id}", text=value[1].strip(), source=self.source,
                 split=split, image=ImageRef(file=f"{tweet_id}.jpg"), extra=extra,
+                origin=Origin(file=str(self.path), line=lineno),
             )
         except ValidationError as exc:
             return reject(_errors(exc))

@@ -89,6 +89,27 @@ def test_unusable_answers_fail_with_a_reason(double: tuple[str, Faults], script:
     assert info.value.reason == reason
 
 
+def test_another_bad_request_does_not_switch_the_structured_output_mode(
+        double: tuple[str, Faults]) -> None:
+    url, faults = double
+    faults.script = ["bad_request"]
+    c = client(url)
+    messages = [{"role": "user", "content": "The information is Our team won the cup/ (none)."}]
+
+    async def go() -> tuple[str, KeyInformationAnswer]:
+        try:
+            with pytest.raises(LLMError) as info:
+                await c.complete_json(messages, KeyInformationAnswer, "key_information")
+            return info.value.reason, await c.complete_json(messages, KeyInformationAnswer,
+                                                            "key_information")
+        finally:
+            await c.close()
+
+    reason, answer = asyncio.run(go())
+    assert reason == "bad_request" and answer.concept
+    assert [r["response_format"]["type"] for r in faults.requests] == ["json_schema"] * 2
+
+
 @pytest.mark.parametrize("status", [400, 500])  # llama.cpp's server; llama-cpp-python's
 def test_json_schema_falls_back_to_json_object_once(double: tuple[str, Faults],
                                                     status: int) -> None:
@@ -270,3 +291,42 @@ def test_azure_openai_endpoint(double: tuple[str, Faults]) -> None:
     with pytest.raises(LLMError) as info:
         ask(bad)
     assert info.value.reason == "http_401"
+
+
+def test_build_then_load_keeps_every_field_and_each_posts_description(
+    double: tuple[str, Faults], tmp_path: Path, empty_graph: Any, settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url, _ = double
+    monkeypatch.setenv("MIKO_LLM_BASE_URL", url)
+    monkeypatch.setenv("MIKO_LLM_MODEL", "double")
+    db = settings.neo4j_database
+    (tmp_path / "shared.png").write_bytes(_png())
+    labels = [1, 0, 1, 1, 0, 1, 1, 0, 1, 1]
+    inp = tmp_path / "posts.jsonl"
+    inp.write_text("\n".join(json.dumps(r) for r in [
+        {"id": "rt:a", "text": "Sunrise run along the river with my dog", "image": "shared.png",
+         "split": "test", "benchmark_labels": labels, "sarcasm_label": 1},
+        {"id": "rt:b", "text": "Cooking dinner for the whole family tonight", "image": "shared.png"},
+    ]) + "\n")
+    # The posts are in the graph first, with their benchmark labels.
+    assert CliRunner().invoke(main, ["load-posts", str(inp), "--images", str(tmp_path)]).exit_code == 0
+    out = tmp_path / "run.jsonl"
+    result = CliRunner().invoke(main, ["build", str(inp), "--images", str(tmp_path), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert CliRunner().invoke(main, ["load", str(out)]).exit_code == 0
+    rows, _, _ = empty_graph.execute_query(
+        "MATCH (p:Post)-[r:HAS_IMAGE]->(img:Image) RETURN p.id AS id, p.split AS split, "
+        "p.benchmark_labels AS labels, p.sarcasm_label AS sarcasm, r.description AS d, "
+        "img.description AS shared, count { (img)<-[:HAS_IMAGE]-() } AS posts ORDER BY id",
+        database_=db)
+    a, b = rows
+    assert (a["split"], a["labels"], a["sarcasm"]) == ("test", labels, 1)
+    assert a["posts"] == b["posts"] == 2 and a["shared"] is None  # one shared image node ...
+    assert a["d"] and b["d"] and a["d"] != b["d"]  # ... each post keeps its own description
+    # Loading the run again over a graph with labels does not erase them.
+    out.write_text(out.read_text().replace('"benchmark_labels"', '"ignored_labels"'))
+    assert CliRunner().invoke(main, ["load", str(out)]).exit_code == 0
+    again, _, _ = empty_graph.execute_query(
+        "MATCH (p:Post {id: 'rt:a'}) RETURN p.benchmark_labels AS labels", database_=db)
+    assert again[0]["labels"] == labels

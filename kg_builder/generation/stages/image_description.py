@@ -12,7 +12,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from kg_builder.core.errors import ImageError
 from kg_builder.core.models import ImageRef
+from kg_builder.core.paths import confined_file
 from kg_builder.generation.images import prepare_image
 from kg_builder.generation.stages.base import PostState, Stage
 
@@ -45,8 +47,12 @@ class ImageDescriptionStage(Stage[ImageDescriptionInput, ImageDescription]):
         image = state.post.image
         if image is None or not image.file:
             return None
-        prepared = await asyncio.to_thread(
-            prepare_image, self.images_dir / image.file, self.max_image_side)
+        try:
+            path = confined_file(self.images_dir, image.file)
+        except OSError as exc:
+            raise ImageError(f"image {image.file!r} cannot be read in {self.images_dir} "
+                             f"({exc.strerror})") from exc
+        prepared = await asyncio.to_thread(prepare_image, path, self.max_image_side)
         return ImageDescriptionInput(post_text=state.post.text, image_file=image.file,
                                      image_sha256=prepared.sha256,
                                      image_data_url=prepared.data_url)

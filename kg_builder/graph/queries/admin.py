@@ -15,6 +15,12 @@ def ping() -> str:
     return "RETURN 1 AS ok"
 
 
+def data_directory() -> str:
+    """Where the server keeps its databases (to recognise a scratch server by its folder)."""
+    return ("SHOW SETTINGS YIELD name, value WHERE name = 'server.directories.data' "
+            "RETURN value AS path")
+
+
 # --- the embedding model recorded in the graph ------------------------------------------------
 
 def read_embedding_meta() -> str:
@@ -36,6 +42,12 @@ def schema_statements(path: Path = NEO4J_SCHEMA) -> list[str]:
     text = path.read_text(encoding="utf-8")
     text = "\n".join(line for line in text.splitlines() if not line.strip().startswith("//"))
     return [s.strip() for s in re.split(r";\s*$", text, flags=re.MULTILINE) if s.strip()]
+
+
+def our_indexes() -> list[str]:
+    """Names of every index our schema creates (range, full-text and vector)."""
+    return [m.group(1) for s in schema_statements()
+            if (m := re.match(r"CREATE (?:VECTOR |FULLTEXT )?INDEX (\w+)", s))]
 
 
 def our_vector_indexes() -> list[str]:

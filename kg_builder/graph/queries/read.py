@@ -145,8 +145,8 @@ def key_info_of_posts() -> str:
 
 def images_of_posts() -> str:
     return (
-        "UNWIND $ids AS id MATCH (p:Post {id: id})-[:HAS_IMAGE]->(img:Image) "
-        "RETURN id, img {.id, .file, .sha256, .description} AS image"
+        "UNWIND $ids AS id MATCH (p:Post {id: id})-[r:HAS_IMAGE]->(img:Image) "
+        "RETURN id, img {.id, .file, .sha256, description: r.description} AS image"
     )
 
 

@@ -27,24 +27,30 @@ class Rows(list[dict[str, Any]]):
 # --- writes -----------------------------------------------------------------------------
 
 def merge_posts() -> str:
+    """Posts by id; a record that lacks a split or benchmark labels keeps the stored ones."""
     return (
         "UNWIND $rows AS row "
         "MERGE (p:Post {id: row.id}) "
-        "SET p.text = row.text, p.source = row.source, p.split = row.split, "
-        "p.benchmark_labels = row.benchmark_labels, p += row.extra "
+        "SET p.text = row.text, p.source = row.source, p.split = coalesce(row.split, p.split), "
+        "p.benchmark_labels = coalesce(row.benchmark_labels, p.benchmark_labels), p += row.extra "
         "WITH p, row WHERE row.embedding IS NOT NULL "
         "CALL db.create.setNodeVectorProperty(p, 'embedding', row.embedding)"
     )
 
 
 def merge_images() -> str:
+    """Images by id (content hash, else file name), shared by every post that shows them.
+
+    A description is written for one post's text, so it is kept on that post's ``HAS_IMAGE``
+    relationship, never on the shared node.
+    """
     return (
         "UNWIND $rows AS row "
         "MATCH (p:Post {id: row.post}) "
         "MERGE (img:Image {id: row.id}) "
-        "SET img.file = coalesce(row.file, img.file), img.sha256 = coalesce(row.sha256, img.sha256), "
-        "img.description = coalesce(row.description, img.description) "
-        "MERGE (p)-[:HAS_IMAGE]->(img)"
+        "SET img.file = coalesce(row.file, img.file), img.sha256 = coalesce(row.sha256, img.sha256) "
+        "MERGE (p)-[r:HAS_IMAGE]->(img) "
+        "SET r.description = coalesce(row.description, r.description)"
     )
 
 
@@ -93,7 +99,9 @@ def merge_intention_edges(relation: Relation) -> str:
         "MATCH (p:Post {id: row.post}) "
         "MATCH (i:Intention {id: row.intention}) "
         f"MERGE (p)-[r:{relation.rel_type}]->(i) "
-        "SET r.text = row.text, r.label = row.label, r.label_votes = row.label_votes, "
+        "SET r.text = row.text, r.label = coalesce(row.label, r.label), "
+        "r.label_votes = CASE WHEN size(row.label_votes) > 0 THEN row.label_votes "
+        "ELSE coalesce(r.label_votes, []) END, "
         "r.source = row.source, r.model = row.model, r.prompt_version = row.prompt_version"
     )
 

@@ -1,0 +1,38 @@
+"""With Neo4j down the API answers 503 SERVICE_UNAVAILABLE within seconds, health stays up."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Sequence
+
+import numpy as np
+from starlette.testclient import TestClient
+
+from kg_api.app import create_app
+from kg_builder.core.settings import Settings
+from kg_builder.embeddings import Vectors
+
+
+class TinyEmbedder:
+    model_name = "tiny"
+    dimension = 4
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        return np.full((len(texts), 4), 0.5, dtype=np.float32)
+
+
+def test_neo4j_down_is_a_fast_503() -> None:
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = Settings(_env_file=None, neo4j_uri=f"bolt://127.0.0.1:{port}")  # type: ignore[call-arg]
+    with TestClient(create_app(settings, embedder=TinyEmbedder())) as client:
+        started = time.perf_counter()
+        answer = client.post("/graphql", json={"query": "{ relationStats { edges } }"})
+        assert time.perf_counter() - started < 5
+        assert answer.status_code == 503 and answer.headers["retry-after"] == "2"
+        assert answer.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+        assert client.get("/healthz").status_code == 200
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["checks"]["neo4j"] is False
