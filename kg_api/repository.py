@@ -7,6 +7,7 @@ methods (for the dataloaders) take a list of keys and return one result per key,
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import neo4j
@@ -35,6 +36,12 @@ PostsOfKey = tuple[str, str | None, int]  # intention id, cursor, limit
 SimilarIntentionsKey = tuple[str, Relation | None, int]  # intention id, relation scope, k
 
 
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """Mark a shielded query's exception as seen when nobody awaits it any more."""
+    if not task.cancelled():
+        task.exception()
+
+
 def _key_params(key_info: dict[KeyInfoKind, str]) -> dict[str, str]:
     return {f"key_{kind.value}": name for kind, name in key_info.items()}
 
@@ -55,10 +62,16 @@ class GraphRepository:
     async def read(self, statement: str, **params: Any) -> list[dict[str, Any]]:
         self.round_trips += 1
         try:
-            records, _, _ = await self.driver.execute_query(
+            # Shielded: when a request is cancelled (time limit, or GraphQL abandoning a sibling
+            # field after an error), the query still finishes inside the driver, so its
+            # connection goes back to the pool instead of being dropped mid-message (the async
+            # driver then leaks the socket). Neo4j's transaction timeout bounds that work.
+            query = asyncio.ensure_future(self.driver.execute_query(
                 neo4j.Query(statement, timeout=self.timeout_s), params,
                 database_=self.database, routing_=neo4j.RoutingControl.READ,
-            )
+            ))
+            query.add_done_callback(_retrieve)
+            records, _, _ = await asyncio.shield(query)
         except (ServiceUnavailable, SessionExpired, OSError) as exc:
             raise GraphUnavailableError("the graph database does not answer; retry later") from exc
         except ClientError as exc:

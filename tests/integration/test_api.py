@@ -322,3 +322,28 @@ def test_intentions_of_one_relation_paginate_completely(client: TestClient) -> N
     stats = data(client, "{ relationStats { relation intentions } }")["relationStats"]
     expected = next(s["intentions"] for s in stats if s["relation"] == "OPEN")
     assert len(seen) == len(set(seen)) == page["totalCount"] == expected
+
+
+KNOWN_CODES = {"BAD_USER_INPUT", "GRAPHQL_VALIDATION_FAILED", "QUERY_TOO_COSTLY"}
+
+
+@pytest.mark.parametrize("mode", ["valid", "invalid"])
+def test_fuzzed_queries_never_get_a_5xx_or_an_unmasked_error(client: TestClient, mode: str) -> None:
+    """Property-based: queries generated from the schema (valid ones, and ones with one schema
+    violation) get a 200 or 400 with errors in the one shape, never a 5xx or an internal error."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis_graphql import Mode, queries
+
+    @settings(max_examples=120, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(queries(schema_sdl(), mode=Mode.POSITIVE if mode == "valid" else Mode.NEGATIVE,
+                   allow_x00=True))
+    def check(query: object) -> None:
+        response = client.post("/graphql", json={"query": str(query)})
+        assert response.status_code in (200, 400), (query, response.text)
+        body = response.json()
+        for error in body.get("errors", []):
+            assert set(error) <= {"message", "locations", "path", "extensions"}, error
+            assert error["extensions"]["code"] in KNOWN_CODES, (query, error)
+
+    check()
