@@ -26,6 +26,18 @@ class _BodyTooLarge(Exception):
     pass
 
 
+class _Tracked:
+    """A ``send`` that remembers whether the response has started (then no error can replace it)."""
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        self.started = True
+        await self.send(message)
+
+
 class BodyLimit:
     """413 for a request body over ``max_bytes``, whether declared (Content-Length) or streamed."""
 
@@ -44,7 +56,6 @@ class BodyLimit:
             await send_error(send, 413, message, "PAYLOAD_TOO_LARGE")
             return
         received = 0
-        started = False
 
         async def counting_receive() -> Message:
             nonlocal received
@@ -55,15 +66,11 @@ class BodyLimit:
                     raise _BodyTooLarge
             return msg
 
-        async def tracking_send(msg: Message) -> None:
-            nonlocal started
-            started = True
-            await send(msg)
-
+        tracked = _Tracked(send)
         try:
-            await self.app(scope, counting_receive, tracking_send)
+            await self.app(scope, counting_receive, tracked)
         except _BodyTooLarge:
-            if started:
+            if tracked.started:
                 raise
             await send_error(send, 413, message, "PAYLOAD_TOO_LARGE")
 
@@ -104,17 +111,11 @@ class TimeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = True
-            await send(message)
-
+        tracked = _Tracked(send)
         try:
-            await asyncio.wait_for(self.app(scope, receive, tracking_send), self.seconds)
+            await asyncio.wait_for(self.app(scope, receive, tracked), self.seconds)
         except TimeoutError:
-            if started:
+            if tracked.started:
                 raise
             await send_error(send, 504, f"the request ran past the time limit of {self.seconds:g}s",
                              "TIMEOUT")

@@ -14,7 +14,7 @@ PYEOF
 )"
 VENV="${MIKO_VENV:-$CACHE/venv-$HASH}"
 if [ ! -x "$VENV/bin/miko" ] || [ ! -f "$VENV/.complete" ]; then
-  echo "== creating the Python environment in $VENV (first run: ~10 minutes, ~6 GB for torch," \
+  echo "== creating the Python environment in $VENV (first run: ~25 minutes on 2 cores, ~6 GB for torch," \
        "llama-cpp-python compiles)" >&2
   rm -rf "$VENV"
   mkdir -p "$CACHE"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,18 @@ def embedder(settings: Any) -> Any:
     from kg_builder.embeddings import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder(settings.embedding_model, batch_size=64)
+
+
+class SlowEmbedder:
+    """The real embedder, delayed: to hold a request in flight."""
+
+    def __init__(self, inner: Any, seconds: float) -> None:
+        self.inner, self.seconds = inner, seconds
+        self.model_name, self.dimension = inner.model_name, inner.dimension
+
+    def embed(self, texts: Any) -> Any:
+        time.sleep(self.seconds)
+        return self.inner.embed(texts)
 
 
 def wipe(driver: Any, database: str) -> None:

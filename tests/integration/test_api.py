@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,6 @@ from kg_api.app import create_app
 from kg_api.schema import schema_sdl
 from kg_builder.core.models import KeyInfo, PostRecord
 from kg_builder.core.relations import Relation
-from kg_builder.embeddings import Vectors
 from kg_builder.loading.loader import GraphLoader
 from kg_builder.loading.readers import MikoReader
 
@@ -286,19 +285,10 @@ def test_schema_file_matches_the_code() -> None:
 
 
 def test_request_time_limit(settings: Any, embedder: Any) -> None:
-    import time
-
-    class SlowEmbedder:
-        model_name = embedder.model_name
-        dimension = embedder.dimension
-
-        def embed(self, texts: Sequence[str]) -> Vectors:
-            time.sleep(1.5)
-            vectors: Vectors = embedder.embed(texts)
-            return vectors
+    from tests.conftest import SlowEmbedder
 
     app = create_app(settings.model_copy(update={"api_request_timeout_s": 0.5}),
-                     embedder=SlowEmbedder())
+                     embedder=SlowEmbedder(embedder, 1.5))
     with TestClient(app) as c:
         response = c.post("/graphql", json={"query": '{ searchPosts(text: "slow") { score } }'})
     assert response.status_code == 504

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +13,11 @@ from starlette.testclient import TestClient
 
 from kg_api.app import create_app
 from kg_builder.core.models import PostRecord
-from kg_builder.embeddings import Vectors
 from kg_builder.graph.queries.admin import our_indexes
 from kg_builder.graph.schema import index_states, init_schema
 from kg_builder.graph.scratch import SCRATCH_MARKER, scratch_problem
 from kg_builder.loading.loader import GraphLoader
+from tests.conftest import SlowEmbedder
 
 pytestmark = pytest.mark.graph
 
@@ -77,17 +76,8 @@ def test_the_api_refuses_big_bodies_long_strings_and_costly_queries(
 def test_requests_over_the_concurrency_limit_get_503_at_once(
     driver: Any, settings: Any, embedder: Any
 ) -> None:
-    class SlowEmbedder:
-        model_name = embedder.model_name
-        dimension = embedder.dimension
-
-        def embed(self, texts: Sequence[str]) -> Vectors:
-            time.sleep(1.5)
-            vectors: Vectors = embedder.embed(texts)
-            return vectors
-
     app = create_app(settings.model_copy(update={"api_max_concurrent": 1}),
-                     embedder=SlowEmbedder())
+                     embedder=SlowEmbedder(embedder, 1.5))
     query = {"query": '{ searchPosts(text: "slow", k: 1) { score } }'}
     with TestClient(app) as client:
         first: dict[str, Any] = {}
