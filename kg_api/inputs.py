@@ -12,7 +12,6 @@ from kg_api.errors import BadInputError
 from kg_builder.core.key_info import KeyInfoKind
 from kg_builder.core.relations import normalise
 
-MAX_TEXT = 2000
 _LUCENE_SPECIAL = set('+-&|!(){}[]^"~*?:\\/')
 
 
@@ -33,10 +32,10 @@ def decode_cursor(cursor: str | None) -> str | None:
 
 
 def check_text(text: str, name: str = "text") -> str:
+    """Non-blank text. (Its length is capped for every string, before execution, by
+    MIKO_API_MAX_STRING_CHARS in ``limits``.)"""
     if not text.strip():
         raise BadInputError(f"`{name}` must not be empty")
-    if len(text) > MAX_TEXT:
-        raise BadInputError(f"`{name}` is longer than {MAX_TEXT} characters")
     return text
 
 

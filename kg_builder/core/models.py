@@ -39,17 +39,15 @@ _CONTROL = re.compile(r"[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 def clean_text(value: str) -> str:
     """NFC-normalised text with control characters (other than tab and newlines) as spaces.
 
-    Refused: NUL characters and lone surrogates (not encodable as UTF-8; they break the
-    tokenizer and the driver).
+    Refused: NUL characters. (Lone surrogates, which break the tokenizer and the driver, are
+    already refused by pydantic's ``str`` validation before this runs.) Text that needs neither
+    change (nearly all of it) is returned as is, without a copy.
     """
     if "\x00" in value:
         raise ValueError("contains a NUL character")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValueError(f"contains an invalid character (lone surrogate) at position {exc.start}"
-                         ) from exc
-    return unicodedata.normalize("NFC", _CONTROL.sub(" ", value))
+    if _CONTROL.search(value):
+        value = _CONTROL.sub(" ", value)
+    return value if unicodedata.is_normalized("NFC", value) else unicodedata.normalize("NFC", value)
 
 
 _Clean = AfterValidator(clean_text)

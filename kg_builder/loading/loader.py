@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from kg_builder.core.errors import EmbeddingInputError, LoadInterruptedError
 from kg_builder.core.key_info import KeyInfoKind
-from kg_builder.core.models import PostRecord, Rejection
+from kg_builder.core.models import Origin, PostRecord, Rejection
 from kg_builder.core.relations import Relation, intention_id, normalise
 from kg_builder.core.settings import IndexOptions
 from kg_builder.embeddings.base import Embedder
@@ -202,10 +202,9 @@ class GraphLoader:
             if len(records) == 1:
                 rec = records[0]
                 reason = exc.message if isinstance(exc, Neo4jError) and exc.message else str(exc)
+                where = rec.origin or Origin(file="input")
                 summary.rejected.append(Rejection(
-                    file=rec.origin.file if rec.origin else "input",
-                    line=rec.origin.line if rec.origin else None,
-                    item=rec.origin.item if rec.origin else None,
+                    **where.model_dump(),
                     reason=f"post {rec.id!r} refused by the graph or the embedder: {reason[:300]}"))
                 return
             middle = len(records) // 2
