@@ -43,6 +43,8 @@ def clean_text(value: str) -> str:
     already refused by pydantic's ``str`` validation before this runs.) Text that needs neither
     change (nearly all of it) is returned as is, without a copy.
     """
+    if value.isascii() and value.isprintable():  # nearly all text: nothing to check or change
+        return value
     if "\x00" in value:
         raise ValueError("contains a NUL character")
     if _CONTROL.search(value):
@@ -146,6 +148,7 @@ class IntentionRecord(BaseModel):
 
     @property
     def tail_and_match(self) -> tuple[str, bool]:
+        """The sentence without its relation's template, and whether the template was found."""
         return split_tail(self.relation, self.text)
 
     @property

@@ -119,15 +119,14 @@ RELATION_SPECS: dict[Relation, RelationSpec] = {
 
 MIKO_KEY_TO_RELATION: dict[str, Relation] = {s.miko_key: r for r, s in RELATION_SPECS.items()}
 
-_WS = re.compile(r"\s+")
 
 
 def normalise(text: str) -> str:
     """Case-, width- and space-insensitive form used for identity (NFKC, lower, single spaces)."""
     text = unicodedata.normalize("NFKC", text)
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")  # zero-width etc.
-    text = _WS.sub(" ", text).strip().lower()
-    return text.rstrip(" .!?;:,")
+    if not text.isprintable():  # rare: only then look for zero-width and other format characters
+        text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    return " ".join(text.split()).lower().rstrip(" .!?;:,")
 
 
 def split_tail(relation: Relation, sentence: str) -> tuple[str, bool]:
@@ -136,12 +135,22 @@ def split_tail(relation: Relation, sentence: str) -> tuple[str, bool]:
     Returns ``(tail, matched)``; when the template is not found the whole sentence is the tail
     and ``matched`` is False, so callers can count template mismatches.
     """
+    template = relation.spec.template
+    if sentence.startswith(template) and sentence[len(template):len(template) + 1].isspace():
+        # The exact template (nearly every MIKO and generated sentence): the pattern would end
+        # its match right here too, so skip it.
+        tail = " ".join(sentence[len(template):].split())
+        if tail:
+            return tail, True
+    return _split_tail_by_pattern(relation, sentence)
+
+
+def _split_tail_by_pattern(relation: Relation, sentence: str) -> tuple[str, bool]:
     m = relation.spec.prefix.match(sentence)
     if not m:
-        return _WS.sub(" ", sentence).strip(), False
-    tail = sentence[m.end():]
-    tail = _WS.sub(" ", tail).strip()
-    return (tail, True) if tail else (_WS.sub(" ", sentence).strip(), False)
+        return " ".join(sentence.split()), False
+    tail = " ".join(sentence[m.end():].split())
+    return (tail, True) if tail else (" ".join(sentence.split()), False)
 
 
 def intention_id(relation: Relation, tail: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import os
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ from kg_builder.core.models import (
 )
 from kg_builder.core.paths import confined_file
 from kg_builder.core.relations import MIKO_KEY_TO_RELATION, Relation
+from kg_builder.loading.json_stream import BadElement, Element, iter_json_array
 
 # Extra scalar fields of a JSONL post become post properties: only plain lower-case names that
 # cannot overwrite the properties miko itself sets.
@@ -38,6 +40,8 @@ RESERVED_KEYS = frozenset({"id", "text", "image", "source", "split", "key_info",
                            "embedding", "benchmark_labels", "extra", "origin"})
 
 FORMATS: tuple[str, ...] = ("miko", "jsonl", "sarcasm")
+MIKO_KEYS = frozenset(MIKO_KEY_TO_RELATION)
+MIKO_KEY_INDEX = {key: int(key.split()[1]) - 1 for key in MIKO_KEY_TO_RELATION}
 ReadItem = PostRecord | Rejection
 
 
@@ -77,84 +81,30 @@ def _errors(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-class _Lines:
-    """Line numbers of increasing positions in a text, in linear time overall."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.pos = 0
-        self.line = 1
-
-    def at(self, pos: int) -> int:
-        if pos < self.pos:  # never happens in a forward scan; stay correct anyway
-            self.pos, self.line = 0, 1
-        self.line += self.text.count("\n", self.pos, pos)
-        self.pos = pos
-        return self.line
+def _post_stem(raw: dict[str, Any]) -> str | None:
+    """The MIKO post's own name: its image's file stem, else a digest of its text."""
+    image, text = raw.get("image"), raw.get("text")
+    if isinstance(image, str) and image:
+        return os.path.splitext(os.path.basename(image))[0]
+    if isinstance(text, str):
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return None
 
 
-def _iter_json_array(path: Path) -> Iterator[tuple[int, int, Any] | Rejection]:
-    """Yield (item index, line, value) for each element of a top-level JSON array.
-
-    Elements are decoded one by one so that a bad element is reported with its line and the
-    elements after it are still read where the array's structure allows.
-    """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise InputFormatError(f"{path}: no such file; pass the path of a MIKO release file") from exc
-    except UnicodeDecodeError as exc:
-        raise InputFormatError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    decoder = json.JSONDecoder()
-    lines = _Lines(text)
-    pos = len(text) - len(text.lstrip())
-    if not text[pos:pos + 1] == "[":
-        raise InputFormatError(
-            f"{path}:{lines.at(pos)}: expected a JSON array of posts (the MIKO release "
-            "format); for one JSON object per line use --format jsonl"
-        )
-    pos += 1
-    index = 0
-    n = len(text)
-    while True:
-        while pos < n and text[pos] in " \t\r\n,":
-            pos += 1
-        if pos >= n:
-            yield Rejection(file=str(path), line=lines.at(pos), reason="unterminated JSON array")
-            return
-        if text[pos] == "]":
-            return
-        try:
-            value, end = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
-            yield Rejection(
-                file=str(path), line=exc.lineno, item=index, reason=f"invalid JSON: {exc.msg}"
-            )
-            # Skip to the next element start at top level: find the next '{' after a newline.
-            nxt = text.find("\n  {", exc.pos)
-            if nxt < 0:
-                nxt = text.find("{", exc.pos + 1)
-            if nxt < 0:
-                return
-            pos = nxt
-            index += 1
-            continue
-        yield (index, lines.at(pos), value)
-        index += 1
-        pos = end
-
-
-def _content_key(record: PostRecord) -> str:
-    payload = json.dumps(
-        [record.text, record.image.file if record.image else None,
-         [(i.relation.value, i.text) for i in record.intentions]],
-        ensure_ascii=False,
-    )
-    return hashlib.sha256(payload.encode()).hexdigest()
+def _content_key(record: PostRecord) -> bytes:
+    parts = [record.text, record.image.file if record.image and record.image.file else ""]
+    parts.extend(f"{i.relation.value}\x1e{i.text}" for i in record.intentions)
+    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).digest()
 
 
 class MikoReader:
-    """The MIKO release format: ``train.json``/``test.json``, or a folder holding them."""
+    """The MIKO release format: ``train.json``/``test.json``, or a folder holding them.
+
+    Streams in two passes over each file, both in linear time and bounded memory: the first
+    decodes the elements only to count how often each post occurs; the second validates them and
+    yields each post as soon as it is complete — at once for a post that occurs once (nearly all),
+    at its last occurrence for a repeated one, with the annotation votes of every occurrence.
+    """
 
     def __init__(self, path: Path, source: str = "miko") -> None:
         self.path = Path(path)
@@ -175,44 +125,64 @@ class MikoReader:
         return [(self.path, self.path.stem)]
 
     def __iter__(self) -> Iterator[ReadItem]:
-        seen: dict[str, tuple[str, PostRecord]] = {}
         image_split: dict[str, str] = {}
         for path, split in self.files():
-            for item in _iter_json_array(path):
-                if isinstance(item, Rejection):
+            occurrences: Counter[str] = Counter()
+            for element in iter_json_array(path):
+                if isinstance(element, Element) and isinstance(element.value, dict):
+                    stem = _post_stem(element.value)
+                    if stem is not None:
+                        occurrences[stem] += 1
+            held: dict[str, tuple[bytes, PostRecord, int]] = {}  # stem -> (key, first, seen)
+            for element in iter_json_array(path):
+                if isinstance(element, BadElement):
                     self.stats.rejected += 1
-                    yield item
+                    yield Rejection(file=str(path), line=element.line, item=element.index,
+                                    reason=element.reason)
                     continue
-                index, line, raw = item
-                result = self._record(path, split, index, line, raw)
+                stem = _post_stem(element.value) if isinstance(element.value, dict) else None
+                result = self._record(path, split, element, stem)
                 if isinstance(result, Rejection):
                     self.stats.rejected += 1
                     yield result
+                    if stem is not None and occurrences[stem] > 1:
+                        occurrences[stem] -= 1  # this occurrence will not come
+                        if stem in held and held[stem][2] == occurrences[stem]:
+                            yield self._count(held.pop(stem)[1])
                     continue
-                key = _content_key(result)
-                previous = seen.get(result.id)
-                if previous is not None:
-                    prev_key, prev = previous
-                    if prev_key != key:
-                        self.stats.rejected += 1
-                        yield Rejection(
-                            file=str(path), line=line, item=index,
-                            reason=f"post {result.id} appears again with different content",
-                        )
-                        continue
-                    self.stats.duplicate_posts += 1
-                    if self._merge_votes(prev, result):
-                        self.stats.duplicate_label_conflicts += 1
-                    continue
+                assert stem is not None
                 if result.image and result.image.file:
                     other = image_split.setdefault(result.image.file, split)
                     if other != split:
                         self.stats.shared_image_names += 1
-                seen[result.id] = (key, result)
-        for _, record in seen.values():
-            self.stats.records += 1
-            self.stats.posts_by_split[record.split or "?"] += 1
-            yield record
+                if occurrences[stem] <= 1:
+                    yield self._count(result)
+                    continue
+                key = _content_key(result)
+                if stem not in held:
+                    held[stem] = (key, result, 1)
+                else:
+                    first_key, first, seen = held[stem]
+                    if first_key != key:
+                        self.stats.rejected += 1
+                        yield Rejection(
+                            file=str(path), line=element.line, item=element.index,
+                            reason=f"post {result.id} appears again with different content",
+                        )
+                    else:
+                        self.stats.duplicate_posts += 1
+                        if self._merge_votes(first, result):
+                            self.stats.duplicate_label_conflicts += 1
+                    held[stem] = (first_key, first, seen + 1)
+                if held[stem][2] == occurrences[stem]:
+                    yield self._count(held.pop(stem)[1])
+            for _, record, _ in held.values():  # only if the file changed between the passes
+                yield self._count(record)
+
+    def _count(self, record: PostRecord) -> PostRecord:
+        self.stats.records += 1
+        self.stats.posts_by_split[record.split or "?"] += 1
+        return record
 
     @staticmethod
     def _merge_votes(first: PostRecord, dup: PostRecord) -> bool:
@@ -230,11 +200,12 @@ class MikoReader:
         return conflict
 
     def _record(
-        self, path: Path, split: str, index: int, line: int, raw: Any
+        self, path: Path, split: str, element: Element, stem: str | None
     ) -> PostRecord | Rejection:
         def reject(reason: str) -> Rejection:
-            return Rejection(file=str(path), line=line, item=index, reason=reason)
+            return Rejection(file=str(path), line=element.line, item=element.index, reason=reason)
 
+        raw = element.value
         if not isinstance(raw, dict):
             return reject(f"expected a JSON object, got {type(raw).__name__}")
         text = raw.get("text")
@@ -246,16 +217,15 @@ class MikoReader:
         labels = raw.get("intention_labels")
         if labels is not None and (
             not isinstance(labels, list) or len(labels) != 10
-            or any(v not in (0, 1) for v in labels)
+            or any(v not in (0, 1) or isinstance(v, bool) for v in labels)
         ):
             return reject("'intention_labels' must be a list of ten 0/1 values")
-        stem = Path(image).stem if image else hashlib.sha256(text.encode()).hexdigest()[:16]
-        intentions: list[IntentionRecord] = []
+        intentions: list[dict[str, Any]] = []
         raw_int = raw.get("intentions")
         if raw_int is not None:
             if not isinstance(raw_int, dict):
                 return reject("'intentions' must be an object of 'Intention N': sentence")
-            unknown = sorted(set(raw_int) - set(MIKO_KEY_TO_RELATION))
+            unknown = sorted(set(raw_int) - MIKO_KEYS)
             if unknown:
                 return reject(f"unknown intention keys {unknown}; expected 'Intention 1'..'Intention 10'")
             for key, relation in MIKO_KEY_TO_RELATION.items():
@@ -265,24 +235,24 @@ class MikoReader:
                     continue
                 if not isinstance(sentence, str) or not sentence.strip():
                     return reject(f"'{key}' must be a non-empty sentence")
-                pos = int(key.split()[1]) - 1
-                label = labels[pos] if labels else None
-                rec = IntentionRecord(
-                    relation=relation, text=sentence, label=label,
-                    label_votes=[label] if label is not None else [], source=self.source,
-                )
-                if not rec.tail_and_match[1]:
-                    self.stats.template_mismatches[relation.value] += 1
-                intentions.append(rec)
+                label = labels[MIKO_KEY_INDEX[key]] if labels else None
+                intentions.append({  # no per-intention source: the post's is theirs
+                    "relation": relation, "text": sentence, "label": label,
+                    "label_votes": [label] if label is not None else [],
+                })
         try:
-            return PostRecord(
-                id=f"{self.source}:{split}:{stem}", text=text, source=self.source, split=split,
-                image=ImageRef(file=image) if image else None, intentions=intentions,
-                benchmark_labels=None if intentions else labels,
-                origin=Origin(file=str(path), line=line, item=index),
-            )
+            record = PostRecord.model_validate({
+                "id": f"{self.source}:{split}:{stem}", "text": text, "source": self.source,
+                "split": split, "image": {"file": image} if image else None,
+                "intentions": intentions, "benchmark_labels": None if intentions else labels,
+                "origin": {"file": str(path), "line": element.line, "item": element.index},
+            })
         except ValidationError as exc:
             return reject(_errors(exc))
+        for intent in record.intentions:
+            if not intent.tail_and_match[1]:
+                self.stats.template_mismatches[intent.relation.value] += 1
+        return record
 
 
 class JsonlReader:

@@ -115,3 +115,25 @@ def test_sarcasm_real_file_reads_completely(data_dir: Path) -> None:
     posts, bad = split(list(reader))
     assert len(posts) + len(bad) + reader.stats.duplicate_posts == 2410
     assert len(posts) > 2400
+
+
+def test_miko_repeated_posts_merge_votes_even_around_bad_occurrences(tmp_path: Path) -> None:
+    """A repeated post is yielded once, at its last good occurrence, with every occurrence's
+    votes; a bad occurrence or one with other content is rejected without losing the first."""
+    sentence = "After posting this Tweet, the user wants to rest."
+    post = {"image": "7.jpg", "text": "tired", "intentions": {"Intention 1": sentence}}
+    other = {"image": "8.jpg", "text": "other", "intentions": {"Intention 1": sentence}}
+    items = [dict(post, intention_labels=[1] * 10), other,
+             dict(post, intention_labels=[0] * 10),
+             dict(post, intention_labels=[9] * 10),  # bad labels: rejected
+             dict(post, text="changed", intention_labels=[1] * 10)]  # other content: rejected
+    path = tmp_path / "train.json"
+    path.write_text("[\n" + ",\n".join(json.dumps(i) for i in items) + "\n]\n")
+    reader = MikoReader(path)
+    posts, bad = split(list(reader))
+    assert [p.id for p in posts] == ["miko:train:8", "miko:train:7"]
+    assert posts[1].intentions[0].label_votes == [1, 0]
+    assert [(b.line, b.item) for b in bad] == [(5, 3), (6, 4)]
+    assert "appears again with different content" in bad[1].reason
+    assert reader.stats.duplicate_posts == 1 and reader.stats.duplicate_label_conflicts == 1
+    assert reader.stats.records == 2 and reader.stats.rejected == 2

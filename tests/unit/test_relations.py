@@ -1,7 +1,18 @@
+import json
+
 import pytest
 
 from kg_builder.core.errors import RelationError
-from kg_builder.core.relations import Relation, intention_id, normalise, split_tail
+from kg_builder.core.relations import (
+    MIKO_KEY_TO_RELATION,
+    RELATION_SPECS,
+    Relation,
+    _split_tail_by_pattern,
+    intention_id,
+    normalise,
+    split_tail,
+)
+from kg_builder.core.settings import Settings
 from kg_builder.graph.queries.admin import schema_statements, vector_index_for
 
 
@@ -40,6 +51,23 @@ def test_split_tail_reports_mismatch_and_keeps_sentence() -> None:
     assert split_tail(Relation.X_WANT, "Something else entirely.") == ("Something else entirely.", False)
     assert split_tail(Relation.OPEN, "The user posts this tweet because") == (
         "The user posts this tweet because", False)
+
+
+def test_exact_template_shortcut_agrees_with_the_pattern() -> None:
+    """split_tail skips the pattern for sentences that start with the exact template; on every
+    MIKO sentence and on edge cases around the template's end both ways give the same answer."""
+    release = json.loads((Settings().data_dir / "miko" / "train.json").read_text(encoding="utf-8"))
+    cases = [(rel, post["intentions"][key]) for post in release
+             for key, rel in MIKO_KEY_TO_RELATION.items() if key in post["intentions"]]
+    for rel, spec in RELATION_SPECS.items():
+        t = spec.template
+        cases += [(rel, t), (rel, t + " "), (rel, t + " ."), (rel, t + "  to go"),
+                  (rel, t + "x more"), (rel, t + " to to go"), (rel, t + "\n be there")]
+    shortcut = 0
+    for rel, sentence in cases:
+        assert split_tail(rel, sentence) == _split_tail_by_pattern(rel, sentence), (rel, sentence)
+        shortcut += sentence.startswith(RELATION_SPECS[rel].template)
+    assert shortcut > 7000  # the shortcut was exercised, not only the pattern
 
 
 def test_intention_id_is_stable_and_relation_scoped() -> None:
