@@ -55,9 +55,11 @@ def main() -> None:
     print(f"machine: {machine()}")
     print(f"MIKO release file: {args.posts:,} posts, {size_mb:,.0f} MB")
     print(f"streaming JSON decode alone (one pass): {elements:,} elements in {decode_s:.1f}s")
-    print(f"MikoReader (two passes, validation): {posts:,} posts in {seconds:.1f}s = {posts / seconds:,.0f} posts/s; "
+    print(f"MikoReader (two passes, validation): {posts:,} posts in {seconds:.1f}s = "
+          f"{posts / seconds:,.0f} posts/s; "
           f"peak RSS {rss_after:,.0f} MiB (before reading {rss_before:,.0f} MiB)")
-    dump(args.out, {"posts": posts, "seconds": round(seconds, 2), "decode_seconds": round(decode_s, 2), "file_mb": round(size_mb),
+    dump(args.out, {"posts": posts, "seconds": round(seconds, 2),
+                    "decode_seconds": round(decode_s, 2), "file_mb": round(size_mb),
                     "peak_rss_mib": round(rss_after), "rss_before_mib": round(rss_before)})
 
 
