@@ -68,7 +68,13 @@ class MikoGraphQL(GraphQL[Context, None]):
         self.state = state
 
     def create_response(self, response_data: Any, sub_response: Response) -> Response:
-        """503 with Retry-After, not 200, when the graph was unavailable for the whole answer."""
+        """503 with Retry-After, not 200, when the graph was unavailable for the whole answer;
+        504 in the one error shape when execution ran past the time limit."""
+        if isinstance(response_data, dict) and response_data.get("errors"):
+            timeouts = [e for e in response_data["errors"]
+                        if e.get("extensions", {}).get("code") == "TIMEOUT"]
+            if timeouts:
+                return JSONResponse(error_body(timeouts[0]["message"], "TIMEOUT"), status_code=504)
         response = super().create_response(response_data, sub_response)
         if isinstance(response_data, dict) and response_data.get("errors"):
             codes = {e.get("extensions", {}).get("code") for e in response_data["errors"]}

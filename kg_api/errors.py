@@ -78,6 +78,8 @@ class ErrorShape(SchemaExtension):
         shaped = []
         for err in errors:
             original = err.original_error
+            while isinstance(original, GraphQLError) and original.original_error is not None:
+                original = original.original_error  # located again by an enclosing field
             if isinstance(original, KGApiError):
                 message, code = str(original), original.code
             elif original is None:

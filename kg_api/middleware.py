@@ -6,10 +6,12 @@ Each answers in the one error shape (``errors.error_body``) before the app has s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kg_api import deadline
 from kg_api.errors import error_body
 
 
@@ -101,7 +103,13 @@ class ConcurrencyLimit:
 
 
 class TimeLimit:
-    """Answer 504 in the error shape when a request runs past the time limit (nothing sent yet)."""
+    """Answer 504 in the error shape when a request runs past the time limit.
+
+    The deadline bounds the request twice: ``deadline.DeadlineExecutionContext`` stops GraphQL
+    execution between fields (CPU-bound work never yields to this timer), and this timer cancels
+    a request that is waiting (on Neo4j, say). A response that has already started is let finish
+    (it is only sending bytes) rather than cut mid-way.
+    """
 
     def __init__(self, app: ASGIApp, seconds: float) -> None:
         self.app = app
@@ -112,10 +120,23 @@ class TimeLimit:
             await self.app(scope, receive, send)
             return
         tracked = _Tracked(send)
+        token = deadline.start(self.seconds)
         try:
-            await asyncio.wait_for(self.app(scope, receive, tracked), self.seconds)
-        except TimeoutError:
-            if tracked.started:
+            task = asyncio.ensure_future(self.app(scope, receive, tracked))
+            try:
+                done, _ = await asyncio.wait({task}, timeout=self.seconds)
+            except asyncio.CancelledError:
+                task.cancel()
                 raise
+            if task in done or tracked.started:
+                await task
+                return
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            if tracked.started:  # it began to answer while being cancelled: nothing to add
+                return
             await send_error(send, 504, f"the request ran past the time limit of {self.seconds:g}s",
                              "TIMEOUT")
+        finally:
+            deadline.reset(token)

@@ -11,6 +11,7 @@ from typing import Any
 import strawberry
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 
+from kg_api.deadline import DeadlineExecutionContext
 from kg_api.errors import ErrorShape
 from kg_api.limits import make_query_limits
 from kg_api.query import Query
@@ -28,7 +29,8 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         ErrorShape,
     ]
     return strawberry.Schema(
-        query=Query, types=[Concept, Action, ObjectInfo, Emotion, Keyword], extensions=extensions)
+        query=Query, types=[Concept, Action, ObjectInfo, Emotion, Keyword], extensions=extensions,
+        execution_context_class=DeadlineExecutionContext)
 
 
 def schema_sdl(settings: Settings | None = None) -> str:

@@ -43,6 +43,20 @@ from kg_builder.graph.schema import (
 )
 from kg_builder.loading.readers import ReaderStats, ReadItem
 
+# Refusals that are about the server, its access rules or miko itself, never about one record:
+# the load stops at once instead of rejecting every record in turn.
+SYSTEMIC_CODES: tuple[str, ...] = (
+    "Neo.ClientError.Security.", "Neo.ClientError.Database.",
+    "Neo.ClientError.General.Forbidden", "Neo.ClientError.General.ReadOnly",
+    "Neo.ClientError.Statement.SyntaxError", "Neo.ClientError.Statement.ParameterMissing",
+    "Neo.ClientError.Statement.AccessMode",
+    "Neo.ClientError.Procedure.", "Neo.ClientError.Transaction.",
+)
+
+
+class SystemicRefusal(Exception):
+    """The graph or the embedder refused a batch for a reason that is not its records'."""
+
 
 @dataclass
 class LoadSummary:
@@ -167,13 +181,14 @@ class GraphLoader:
                         records.append(item)
                 summary.posts_read += len(chunk)
                 if records:
-                    self._load_isolating(records, summary)
+                    self._load_checked(records, summary)
                 bar.update(len(chunk))
-        except (ServiceUnavailable, SessionExpired, TransientError) as exc:
+        except (ServiceUnavailable, SessionExpired, TransientError, SystemicRefusal) as exc:
             failure = exc
         finally:
             bar.close()
-            if dropped and failure is None:
+            if dropped and (failure is None or isinstance(failure, SystemicRefusal)):
+                # (After a systemic refusal the server still answers: leave no index missing.)
                 # Populating afterwards is faster than maintaining them row by row: Neo4j builds
                 # the indexes in parallel. The load is done when they are online.
                 t = time.perf_counter()
@@ -184,32 +199,58 @@ class GraphLoader:
                 summary.deferred_indexes = True
         summary.seconds = time.perf_counter() - started
         if failure is not None:
+            committed = f"{summary.posts_loaded} posts were committed, {summary.posts_read} read"
+            rerun = "rerun the same command: loading is idempotent, so nothing is duplicated"
+            if isinstance(failure, SystemicRefusal):
+                raise LoadInterruptedError(
+                    f"The load stopped: {failure}. {committed}. Fix the cause "
+                    f"(server settings, access, the embedding model) and {rerun}",
+                    summary) from failure
+            if dropped:
+                rerun += " and the vector indexes dropped for this load are rebuilt"
             raise LoadInterruptedError(
                 f"Neo4j stopped answering during the load ({type(failure).__name__}: {failure}). "
-                f"{summary.posts_loaded} posts were committed, {summary.posts_read} read. Start the "
-                "server again (`miko neo4j start`) and rerun the same command: loading is "
-                "idempotent, so nothing is duplicated"
-                + (" and the vector indexes dropped for this load are rebuilt" if dropped else ""),
+                f"{committed}. Start the server again (`miko neo4j start`) and {rerun}",
                 summary) from failure
         return summary
 
-    def _load_isolating(self, records: list[PostRecord], summary: LoadSummary) -> None:
+    def _load_checked(self, records: list[PostRecord], summary: LoadSummary) -> None:
+        """Load a batch, isolating the records at fault; stop the load when the refusal is not
+        about the records (a systemic code, or every record of the batch refused alike)."""
+        before = len(summary.rejected)
+        refusals = self._load_isolating(records, summary)
+        if (len(records) > 1 and len(refusals) == len(records)
+                and len({code for code, _ in refusals}) == 1):
+            del summary.rejected[before:]  # not the data's fault: nothing is blamed on it
+            code, reason = refusals[0]
+            raise SystemicRefusal(
+                f"every one of the {len(records)} posts of a batch was refused for the same "
+                f"reason, so it is not about the data ({code}: {reason[:300]})")
+
+    def _load_isolating(
+        self, records: list[PostRecord], summary: LoadSummary
+    ) -> list[tuple[str, str]]:
         """Load a batch; when the graph or the embedder refuses it, split it to find the records
-        at fault, reject those (with where they came from and why) and load the rest."""
+        at fault, reject those (with where they came from and why) and load the rest. Returns the
+        (code, reason) of each refusal."""
         try:
             self._load_batch(records, summary)
         except (ClientError, DatabaseError, EmbeddingInputError) as exc:
+            code = exc.code if isinstance(exc, Neo4jError) and exc.code else type(exc).__name__
+            reason = exc.message if isinstance(exc, Neo4jError) and exc.message else str(exc)
+            if code.startswith(SYSTEMIC_CODES):
+                raise SystemicRefusal(f"the graph refused the load ({code}: {reason[:300]})") from exc
             if len(records) == 1:
                 rec = records[0]
-                reason = exc.message if isinstance(exc, Neo4jError) and exc.message else str(exc)
                 where = rec.origin or Origin(file="input")
                 summary.rejected.append(Rejection(
                     **where.model_dump(),
                     reason=f"post {rec.id!r} refused by the graph or the embedder: {reason[:300]}"))
-                return
+                return [(code, reason)]
             middle = len(records) // 2
-            self._load_isolating(records[:middle], summary)
-            self._load_isolating(records[middle:], summary)
+            return (self._load_isolating(records[:middle], summary)
+                    + self._load_isolating(records[middle:], summary))
+        return []
 
     def _embed(self, texts: list[str]) -> Any:
         try:

@@ -12,6 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from kg_api.app import create_app
+from kg_builder.core.errors import LoadInterruptedError
 from kg_builder.core.models import PostRecord
 from kg_builder.graph.queries.admin import our_indexes
 from kg_builder.graph.schema import index_states, init_schema
@@ -41,6 +42,36 @@ def test_a_record_the_graph_refuses_is_isolated_and_the_rest_loads(
     rows, _, _ = empty_graph.execute_query("MATCH (p:Post) RETURN p.id AS id ORDER BY id",
                                            database_=settings.neo4j_database)
     assert [r["id"] for r in rows] == [f"ok-{n}" for n in range(5)]
+
+
+class RefusingEmbedder:
+    """An embedder that refuses every text, as a broken model install would."""
+
+    def __init__(self, inner: Any) -> None:
+        self.model_name, self.dimension = inner.model_name, inner.dimension
+
+    def embed(self, texts: Any) -> Any:
+        raise RuntimeError("model weights are corrupt")
+
+
+def test_a_refusal_that_is_not_about_the_data_stops_the_load(
+    empty_graph: Any, settings: Any, embedder: Any
+) -> None:
+    """When every record of a batch is refused alike, the load stops with the cause instead of
+    rejecting each record of the file in turn; no record is blamed."""
+    records = [PostRecord(id=f"ok-{n}", text=f"post number {n}", source="t") for n in range(30)]
+    loader = GraphLoader(empty_graph, RefusingEmbedder(embedder), settings.neo4j_database,
+                         batch_size=10)
+    with pytest.raises(LoadInterruptedError) as caught:
+        loader.load(records, progress=False)
+    message = str(caught.value)
+    assert "every one of the 10 posts of a batch was refused for the same reason" in message
+    assert "model weights are corrupt" in message and "rerun the same command" in message
+    summary = caught.value.summary
+    assert summary.rejected == [] and summary.posts_loaded == 0 and summary.posts_read == 10
+    # The first load of an empty graph had dropped our vector indexes: they are back.
+    states = {i["name"]: i["state"] for i in index_states(empty_graph, settings.neo4j_database)}
+    assert all(states.get(name) == "ONLINE" for name in our_indexes()), states
 
 
 def test_the_api_refuses_big_bodies_long_strings_and_costly_queries(

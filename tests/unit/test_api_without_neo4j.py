@@ -7,6 +7,8 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
+import pytest
+import strawberry
 from starlette.testclient import TestClient
 
 from kg_api.app import create_app
@@ -36,3 +38,37 @@ def test_neo4j_down_is_a_fast_503() -> None:
         assert client.get("/healthz").status_code == 200
         ready = client.get("/readyz")
         assert ready.status_code == 503 and ready.json()["checks"]["neo4j"] is False
+
+
+CALLS: list[int] = []
+
+
+@strawberry.type
+class Busy:
+    @strawberry.field
+    def work(self) -> int:
+        CALLS.append(1)
+        time.sleep(0.01)  # blocks the event loop as CPU-bound work would
+        return 1
+
+
+@strawberry.type
+class BusyQuery:
+    @strawberry.field
+    def busy(self) -> list[Busy]:
+        return [Busy() for _ in range(200)]
+
+
+def test_time_limit_stops_cpu_bound_execution(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request that never yields to the event loop (here: 200 fields that each block for
+    10 ms) still stops at the time limit: the remaining fields are not run, the answer is one
+    504 TIMEOUT in the error shape."""
+    CALLS.clear()
+    monkeypatch.setattr("kg_api.schema.Query", BusyQuery)
+    settings = Settings(_env_file=None, api_request_timeout_s=0.3)  # type: ignore[call-arg]
+    with TestClient(create_app(settings, embedder=TinyEmbedder())) as client:
+        answer = client.post("/graphql", json={"query": "{ busy { work } }"})
+    assert answer.status_code == 504
+    assert answer.json() == {"errors": [{"message": "the request ran past the time limit of 0.3s",
+                                         "extensions": {"code": "TIMEOUT"}}]}
+    assert 10 <= len(CALLS) < 100  # ran until the deadline, then nothing more
