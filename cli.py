@@ -219,12 +219,27 @@ def load(ctx: click.Context, reader: Any, as_json: bool = False, rejects: Path |
               f" rejected records (all in {rejects})" if rejects else
               " rejected records (pass --rejects FILE to keep them all)")
     echo_some([f"warning {w.location()}: {w.reason}" for w in reader.stats.warnings], " warnings")
-    click.echo(json.dumps({"load": summary.as_dict(), "input": reader.stats.as_dict()}, indent=2)
+    scored = score_after_load(ctx, progress)
+    click.echo(json.dumps({"load": summary.as_dict(), "input": reader.stats.as_dict(),
+                           "critic": scored}, indent=2)
                if as_json else "\n".join(summary.describe(reader.stats)))
+    if scored and not as_json:
+        click.echo(f"critic {scored['critic']} {scored['version']}: {scored['edges']:,} edges "
+                   f"scored (typicality) in {scored['seconds']:.1f}s")
     if summary.rejected:
         raise click.ClickException(
             f"{len(summary.rejected)} record(s) rejected; the rest was loaded. Fix the records "
             "listed above and load again (loading is idempotent)")
+
+
+def score_after_load(ctx: click.Context, progress: bool | None) -> dict[str, Any] | None:
+    """Score the edges the load wrote with the typicality critic (MIKO_CRITIC_ENABLED)."""
+    settings = settings_of(ctx)
+    if not settings.critic_enabled:
+        return None
+    from kg_builder.quality.service import score_edges
+
+    return score_edges(settings, progress=progress).as_dict()
 
 
 @command(main, "load-release", click.argument("path", type=click.Path(path_type=Path), required=False),
@@ -337,6 +352,221 @@ def show_stats(ctx: click.Context, as_json: bool = False) -> None:
 
     st = stats(settings_of(ctx))
     click.echo(json.dumps(st, indent=2) if as_json else "\n".join(describe_stats(st)))
+
+
+@command(main, "eval", click.argument("run", type=click.Path(dir_okay=False, path_type=Path)),
+         click.option("--references", type=click.Path(path_type=Path), required=True,
+                      help="MIKO release file with intentions and labels (e.g. train.json)."),
+         click.option("--backbone", help="BERTScore backbone (default: MIKO_EVAL_BACKBONE)."),
+         click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
+                      help="Write the report as JSON here ('-' for stdout)."),
+         click.option("--per-post", type=click.Path(dir_okay=False, path_type=Path),
+                      help="Write every scored pair, with the baselines', to this CSV."),
+         click.option("--seed", type=int, default=0, show_default=True,
+                      help="Seed of the random-reference baseline."))
+def eval_cmd(ctx: click.Context, run: Path, references: Path, backbone: str | None,
+             json_out: Path | None, per_post: Path | None, seed: int) -> None:
+    """BERTScore F1 per relation of RUN's intentions against the kept MIKO references, with
+    two baselines on the same pairs (the paper's Table 3, 0-100)."""
+    from kg_builder.loading.readers import MikoReader
+    from kg_builder.quality.bertscore import BERTScorer
+    from kg_builder.quality.evaluation import evaluate, open_run
+
+    settings = settings_of(ctx)
+    scorer = BERTScorer(backbone or settings.eval_backbone, layer=settings.eval_layer,
+                        device=settings.embedding_device)
+    report = evaluate(open_run(run), MikoReader(references), scorer, seed=seed)
+    data = report.as_dict()
+    if per_post:
+        report.write_csv(per_post)
+    if json_out:
+        text = json.dumps(data, indent=2)
+        if str(json_out) == "-":
+            click.echo(text)
+        else:
+            json_out.write_text(text + "\n", encoding="utf-8")
+    if str(json_out) != "-":
+        base = data["baselines"]
+        click.echo(f"backbone: {data['backbone']}; {data['posts']} posts, "
+                   f"{len(report.pairs)} pairs (kept references); BERTScore F1, 0-100")
+        click.echo(f"{'relation':<10} {'n':>5} {'model':>7} {'constant':>9} {'random ref':>11}")
+        for rel, v in data["relations"].items():
+            click.echo(f"{rel:<10} {v['n']:>5} {v['f1']:>7.2f} "
+                       f"{base['constant']['relations'][rel]:>9.2f} "
+                       f"{base['random_reference']['relations'][rel]:>11.2f}")
+        click.echo(f"{'average':<10} {'':>5} {data['average']:>7.2f} "
+                   f"{base['constant']['average']:>9.2f} {base['random_reference']['average']:>11.2f}")
+        click.echo(f"the model {report.verdict()}")
+        if data["unmatched_posts"]:
+            click.echo(f"{data['unmatched_posts']} posts of the run have no kept reference "
+                       "intention in the reference file (not scored)", err=True)
+    if report.rejected:
+        echo_some([f"{r.location()}: {r.reason}" for r in report.rejected])
+        raise click.ClickException(f"{len(report.rejected)} records rejected (see above)")
+
+
+@main.group("critic")
+def critic_group() -> None:
+    """The typicality critic: a score (0-1) on every intention edge."""
+
+
+refs_opt = click.option("--references", type=click.Path(path_type=Path),
+                        help="MIKO release file with labelled intentions (default: "
+                        "MIKO_DATA_DIR/miko/train.json).")
+
+
+@command(critic_group, "train", refs_opt,
+         click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+                      help="Critic file to write (default: MIKO_CACHE_DIR/critic/typicality.json); "
+                      "use it with MIKO_CRITIC."),
+         click.option("--folds", type=click.IntRange(2, 20), default=5, show_default=True),
+         click.option("--seed", type=int, default=0, show_default=True), json_opt)
+def critic_train(ctx: click.Context, references: Path | None, out: Path | None, folds: int,
+                 seed: int, as_json: bool) -> None:
+    """Compare feature sets out of fold (split by post), train the best on every post."""
+    from kg_builder.quality.service import train_critic
+
+    settings = settings_of(ctx)
+    out = out or settings.cache_dir / "critic" / "typicality.json"
+    critic, table = train_critic(settings, references or settings.data_dir / "miko" / "train.json",
+                                 out, folds, seed)
+    if as_json:
+        click.echo(json.dumps({"critic": critic.name, "version": critic.version, "out": str(out),
+                               **critic.metrics}, indent=2))
+        return
+    click.echo(f"{'features':<20} {'C':>7} {'AUC':>6}  95% interval (bootstrap over posts)")
+    for row in table:
+        low, high = row["interval"]
+        click.echo(f"{row['feature_set']:<20} {row['C']:>7g} {row['auc']:>6.3f}  [{low:.3f}, {high:.3f}]")
+    ceil = critic.metrics["ceiling"]
+    click.echo(f"noise ceiling: the {ceil['repeated_intentions']} intentions of repeated posts "
+               f"agree on {ceil['agreeing']} ({100 * (ceil['agreement'] or 0):.0f}%)")
+    click.echo(f"wrote {out} ({critic.name} {critic.version}, {critic.feature_set}); use it "
+               f"with MIKO_CRITIC={out}")
+
+
+@command(critic_group, "eval", refs_opt,
+         click.option("--critic", "critic_path", type=click.Path(dir_okay=False, path_type=Path),
+                      help="Critic file (default: MIKO_CRITIC or the packaged one)."),
+         click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
+                      help="Write the report as JSON here ('-' for stdout)."),
+         click.option("--folds", type=click.IntRange(2, 20), default=5, show_default=True),
+         click.option("--seed", type=int, default=0, show_default=True))
+def critic_eval(ctx: click.Context, references: Path | None, critic_path: Path | None,
+                json_out: Path | None, folds: int, seed: int) -> None:
+    """ROC AUC of the critic's configuration on posts it never saw (folds split by post)."""
+    from kg_builder.quality.service import evaluate_critic
+
+    settings = settings_of(ctx)
+    report = evaluate_critic(settings, references or settings.data_dir / "miko" / "train.json",
+                             critic_path or settings.critic, folds, seed)
+    text = json.dumps(report, indent=2)
+    if json_out and str(json_out) == "-":
+        click.echo(text)
+        return
+    if json_out:
+        json_out.write_text(text + "\n", encoding="utf-8")
+    ceil = report["ceiling"]
+    click.echo(f"{report['critic']} {report['version']} ({report['feature_set']}, C={report['C']:g}) "
+               f"on {report['posts']} posts, {report['examples']} labels, {folds} folds by post")
+    click.echo(f"ROC AUC {report['auc']:.3f} [{report['interval'][0]:.3f}, "
+               f"{report['interval'][1]:.3f}]; the relation alone "
+               f"{report['relation_only']['auc']:.3f}")
+    click.echo(f"noise ceiling: repeated posts' labels agree on {ceil['agreeing']} of "
+               f"{ceil['repeated_intentions']} intentions ({100 * (ceil['agreement'] or 0):.0f}%)")
+
+
+@command(critic_group, "score",
+         click.option("--all", "rescore_all", is_flag=True,
+                      help="Score every edge again (default: only edges this critic version has "
+                      "not scored)."), progress_opt, json_opt)
+def critic_score(ctx: click.Context, rescore_all: bool, progress: bool | None,
+                 as_json: bool) -> None:
+    """Score the graph's intention edges (typicality, critic name and version on each edge)."""
+    from kg_builder.quality.service import score_edges
+
+    summary = score_edges(settings_of(ctx), rescore_all=rescore_all, progress=progress).as_dict()
+    click.echo(json.dumps(summary, indent=2) if as_json else
+               f"critic {summary['critic']} {summary['version']}: {summary['edges']:,} edges of "
+               f"{summary['posts']:,} posts scored in {summary['seconds']:.1f}s")
+
+
+@main.group("export")
+def export_group() -> None:
+    """Training data from the graph."""
+
+
+@command(export_group, "sft",
+         click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+                      help="Folder for train.jsonl, valid.jsonl and manifest.json."),
+         click.option("--min-typicality", type=float,
+                      help="Only intention edges the critic scored at or above this (0-1)."),
+         click.option("--label", type=click.Choice(["0", "1"]),
+                      help="Only intention edges with this benchmark label (1: kept)."),
+         click.option("--valid-fraction", type=float, default=0.05, show_default=True),
+         click.option("--seed", type=int, default=0, show_default=True), json_opt)
+def export_sft_cmd(ctx: click.Context, out: Path, min_typicality: float | None,
+                   label: str | None, valid_fraction: float, seed: int, as_json: bool) -> None:
+    """Instruction-tuning JSONL (chat messages): one multi-turn conversation per post."""
+    from kg_builder.loading.service import graph
+    from kg_builder.quality.export import export_sft
+
+    settings = settings_of(ctx)
+    with graph(settings) as driver:
+        summary = export_sft(driver, settings.neo4j_database, out, min_typicality=min_typicality,
+                             label=int(label) if label is not None else None,
+                             valid_fraction=valid_fraction, seed=seed)
+    data = summary.as_dict()
+    click.echo(json.dumps(data, indent=2) if as_json else
+               f"wrote {data['posts']['train']:,} train and {data['posts']['valid']:,} validation "
+               f"conversations ({data['assistant_turns']:,} answers) to {out}; "
+               f"{data['skipped_posts']:,} posts had no intention passing the filters")
+
+
+@main.group("probe")
+def probe_group() -> None:
+    """Downstream probes of the knowledge."""
+
+
+@command(probe_group, "sarcasm",
+         click.option("--miko", "miko_path", type=click.Path(path_type=Path),
+                      help="MIKO release folder or file (default: MIKO_DATA_DIR/miko)."),
+         click.option("--sarcasm", "sarcasm_path", type=click.Path(dir_okay=False, path_type=Path),
+                      help="Sarcasm train.txt (default: MIKO_DATA_DIR/twitter_sarcasm/train.txt)."),
+         click.option("--run", "runs", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+                      help="`miko build` output over sarcasm tweets, for more tweets (repeatable)."),
+         click.option("--folds", type=click.IntRange(2, 20), default=10, show_default=True),
+         click.option("--seed", type=int, default=0, show_default=True),
+         click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
+                      help="Write the report as JSON here ('-' for stdout)."))
+def probe_sarcasm(ctx: click.Context, miko_path: Path | None, sarcasm_path: Path | None,
+                  runs: tuple[Path, ...], folds: int, seed: int, json_out: Path | None) -> None:
+    """Sarcasm detection with and without intentions (frozen encoder + logistic regression)."""
+    import itertools
+
+    from kg_builder.embeddings import load_embedder
+    from kg_builder.loading.readers import JsonlReader, MikoReader, SarcasmReader
+    from kg_builder.quality.probe import run_probe, tweets
+
+    settings = settings_of(ctx)
+    items = tweets(MikoReader(miko_path or settings.data_dir / "miko"),
+                   SarcasmReader(sarcasm_path or settings.data_dir / "twitter_sarcasm" / "train.txt"),
+                   itertools.chain.from_iterable(JsonlReader(r) for r in runs))
+    report = run_probe(items, load_embedder(settings), folds, seed)
+    text = json.dumps(report, indent=2)
+    if json_out and str(json_out) == "-":
+        click.echo(text)
+        return
+    if json_out:
+        json_out.write_text(text + "\n", encoding="utf-8")
+    click.echo(f"{report['tweets']} tweets ({report['sarcastic']} sarcastic), {report['folds']}-fold "
+               f"cross-validation by tweet; {report['encoder']} (frozen) + logistic regression")
+    click.echo(f"{'input':<26} {'accuracy':>9} {'95% interval':>15} {'F1':>7} {'95% interval':>15}")
+    for name, v in report["variants"].items():
+        acc_lo, acc_hi = v["accuracy_interval"]
+        f1_lo, f1_hi = v["f1_interval"]
+        click.echo(f"{name:<26} {v['accuracy']:>9.2f} [{acc_lo:>5.1f}, {acc_hi:>5.1f}] "
+                   f"{v['f1']:>7.2f} [{f1_lo:>5.1f}, {f1_hi:>5.1f}]")
 
 
 @command(main, "serve", click.option("--host", help="Interface (default: MIKO_API_HOST, 127.0.0.1)."),

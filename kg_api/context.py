@@ -9,9 +9,8 @@ from strawberry.types import Info
 
 from kg_api.embedding import QueryEmbedder
 from kg_api.errors import BadInputError, ModelMismatchError
-from kg_api.repository import GraphRepository, PostsOfKey, SimilarIntentionsKey
+from kg_api.repository import GraphRepository, PostIntentionsKey, PostsOfKey, SimilarIntentionsKey
 from kg_builder.core.errors import EmbeddingModelMismatchError
-from kg_builder.core.relations import Relation
 from kg_builder.core.settings import Settings
 from kg_builder.graph.rows import (
     ImageRow,
@@ -27,7 +26,7 @@ from kg_builder.graph.rows import (
 class Loaders:
     """One dataloader per nested field, so a page of posts costs one query per field."""
 
-    intentions: DataLoader[tuple[str, Relation | None], list[IntentionLinkRow]]
+    intentions: DataLoader[PostIntentionsKey, list[IntentionLinkRow]]
     key_info: DataLoader[str, list[KeyInfoRow]]
     images: DataLoader[str, ImageRow | None]
     posts_of: DataLoader[PostsOfKey, list[PostRow]]

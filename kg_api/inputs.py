@@ -39,6 +39,20 @@ def check_text(text: str, name: str = "text") -> str:
     return text
 
 
+def check_typicality(value: float | None) -> float | None:
+    """A typicality threshold: null (no filter) or a number from 0 to 1."""
+    if value is not None and not 0.0 <= value <= 1.0:
+        raise BadInputError(f"`minTypicality` must be between 0 and 1, got {value}")
+    return value
+
+
+def check_label(value: int | None) -> int | None:
+    """A benchmark label filter: null, 1 (kept) or 0 (not kept)."""
+    if value is not None and value not in (0, 1):
+        raise BadInputError(f"`label` must be 1 (kept) or 0 (not kept), got {value}")
+    return value
+
+
 def lucene_terms(text: str) -> str:
     """User text as a safe Lucene query: specials escaped, operators lower-cased (plain terms)."""
     cleaned = "".join("\\" + ch if ch in _LUCENE_SPECIAL else ch for ch in text.lower())

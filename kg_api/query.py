@@ -5,7 +5,15 @@ from __future__ import annotations
 import strawberry
 
 from kg_api.context import Ctx
-from kg_api.inputs import PostFilter, check_text, decode_cursor, key_filter, lucene_terms, wants
+from kg_api.inputs import (
+    PostFilter,
+    check_text,
+    check_typicality,
+    decode_cursor,
+    key_filter,
+    lucene_terms,
+    wants,
+)
 from kg_api.types import (
     Connection,
     Intention,
@@ -63,24 +71,29 @@ class Query:
         return connection(rows, limit, total, Intention.from_row, lambda r: r.id)
 
     @strawberry.field(description="Intentions nearest to a text (cosine); with `relation`, all "
-                      "k hits have that relation.")
+                      "k hits have that relation; with `minTypicality`, only intentions at or "
+                      "above it (among the 10k nearest, so possibly fewer than k).")
     async def search_intentions(self, info: Ctx, text: str,
                                 relation: Relation | None = None,  # type: ignore[valid-type]
-                                k: int = 10, min_score: float = 0.0) -> list[IntentionHit]:
+                                k: int = 10, min_score: float = 0.0,
+                                min_typicality: float | None = None) -> list[IntentionHit]:
         ctx = info.context
+        low = check_typicality(min_typicality)
         vector = await ctx.embed(check_text(text))
         rel = RelationEnum(relation) if relation is not None else None
-        rows = await ctx.repo.search_intentions(vector, rel, ctx.cap("k", k), min_score)
+        rows = await ctx.repo.search_intentions(vector, rel, ctx.cap("k", k), min_score, low)
         return [IntentionHit.from_row(r) for r in rows]
 
     @strawberry.field(description="Intentions nearest to a given intention, itself excluded.")
     async def similar_intentions(self, info: Ctx, id: strawberry.ID, k: int = 10,
-                                 same_relation: bool = True) -> list[IntentionHit]:
+                                 same_relation: bool = True,
+                                 min_typicality: float | None = None) -> list[IntentionHit]:
         row = await info.context.repo.intention(str(id))
         if row is None:
             return []
         return await similar_intentions(info.context, row.id,
-                                        row.relation if same_relation else None, k)
+                                        row.relation if same_relation else None, k,
+                                        min_typicality)
 
     @strawberry.field(description="Posts nearest to a text (cosine of text embeddings).")
     async def search_posts(self, info: Ctx, text: str, k: int = 10,
@@ -110,8 +123,10 @@ class Query:
                       "among posts with the given key information.")
     async def top_intentions(self, info: Ctx, relation: Relation,  # type: ignore[valid-type]
                              emotion: str | None = None, keyword: str | None = None,
-                             concept: str | None = None, k: int = 10) -> list[TopIntention]:
+                             concept: str | None = None, k: int = 10,
+                             min_typicality: float | None = None) -> list[TopIntention]:
         ctx = info.context
         key_info = key_filter(emotion=emotion, keyword=keyword, concept=concept)
-        rows = await ctx.repo.top_intentions(RelationEnum(relation), key_info, ctx.cap("k", k))
+        rows = await ctx.repo.top_intentions(RelationEnum(relation), key_info, ctx.cap("k", k),
+                                             check_typicality(min_typicality))
         return [TopIntention(posts=r.posts, intention=Intention.from_row(r.intention)) for r in rows]

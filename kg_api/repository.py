@@ -33,7 +33,10 @@ from kg_builder.graph.rows import (
 )
 
 PostsOfKey = tuple[str, str | None, int]  # intention id, cursor, limit
-SimilarIntentionsKey = tuple[str, Relation | None, int]  # intention id, relation scope, k
+SimilarIntentionsKey = tuple[str, Relation | None, int, float | None]  # id, scope, k, min typicality
+# post id, relation (or all), min typicality, benchmark label
+PostIntentionsKey = tuple[str, Relation | None, float | None, int | None]
+OVERFETCH = 10  # a typicality-filtered vector search examines this many times k neighbours
 
 
 def _retrieve(task: asyncio.Future[Any]) -> None:
@@ -147,14 +150,16 @@ class GraphRepository:
 
     # -- batched nested fields: one result per key, in order ----------------------------------
     async def intentions_of_posts(
-        self, keys: list[tuple[str, Relation | None]]
+        self, keys: list[PostIntentionsKey]
     ) -> list[list[IntentionLinkRow]]:
         rows = await self.read(q.intentions_of_posts(), keys=Rows(
-            {"post": post, "type": rel.rel_type if rel else None} for post, rel in keys))
-        found = {(r["post"], r["type"]): r["links"] for r in rows}
+            {"post": post, "type": rel.rel_type if rel else None, "min_typicality": low,
+             "label": label} for post, rel, low, label in keys))
+        found = {(r["post"], r["type"], r["min_typicality"], r["label"]): r["links"]
+                 for r in rows}
         return [[IntentionLinkRow.from_map(link)
-                 for link in found.get((post, rel.rel_type if rel else None), [])]
-                for post, rel in keys]
+                 for link in found.get((post, rel.rel_type if rel else None, low, label), [])]
+                for post, rel, low, label in keys]
 
     async def key_info_of_posts(self, ids: list[str]) -> list[list[KeyInfoRow]]:
         rows = await self.read(q.key_info_of_posts(), ids=ids)
@@ -180,10 +185,11 @@ class GraphRepository:
     async def similar_intentions(
         self, keys: list[SimilarIntentionsKey]
     ) -> list[list[IntentionHitRow]]:
-        indexed = [(i, admin.vector_index_for(rel), k) for i, rel, k in keys]
+        indexed = [(i, admin.vector_index_for(rel), k, low) for i, rel, k, low in keys]
         rows = await self.read(q.similar_intentions(), keys=Rows(
-            {"id": i, "index": index, "k": k} for i, index, k in indexed))
-        found = {(r["id"], r["index"], r["k"]): r["hits"] for r in rows}
+            {"id": i, "index": index, "k": k, "min_typicality": low,
+             "fetch": k if low is None else k * OVERFETCH} for i, index, k, low in indexed))
+        found = {(r["id"], r["index"], r["k"], r["min_typicality"]): r["hits"] for r in rows}
         return [[IntentionHitRow.from_map(h) for h in found.get(key, [])] for key in indexed]
 
     async def similar_posts(self, keys: list[tuple[str, int]]) -> list[list[PostHitRow]]:
@@ -193,10 +199,12 @@ class GraphRepository:
 
     # -- vector search ---------------------------------------------------------------------------
     async def search_intentions(
-        self, vector: list[float], relation: Relation | None, k: int, min_score: float
+        self, vector: list[float], relation: Relation | None, k: int, min_score: float,
+        min_typicality: float | None = None,
     ) -> list[IntentionHitRow]:
         rows = await self.read(q.search_intentions(relation), vector=vector, k=k,
-                               min_score=min_score)
+                               fetch=k if min_typicality is None else k * OVERFETCH,
+                               min_score=min_score, min_typicality=min_typicality)
         return [IntentionHitRow.from_map(r) for r in rows]
 
     async def search_posts(self, vector: list[float], k: int, min_score: float) -> list[PostHitRow]:
@@ -213,10 +221,12 @@ class GraphRepository:
         return out
 
     async def top_intentions(
-        self, relation: Relation, key_info: dict[KeyInfoKind, str], k: int
+        self, relation: Relation, key_info: dict[KeyInfoKind, str], k: int,
+        min_typicality: float | None = None,
     ) -> list[TopIntentionRow]:
-        rows = await self.read(q.top_intentions(relation, sorted(key_info)), k=k,
-                               **_key_params(key_info))
+        rows = await self.read(
+            q.top_intentions(relation, sorted(key_info), min_typicality is not None), k=k,
+            min_typicality=min_typicality, **_key_params(key_info))
         return [TopIntentionRow.from_map(r) for r in rows]
 
     # -- health ------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Generic, TypeVar
 import strawberry
 
 from kg_api.context import Context, Ctx
-from kg_api.inputs import decode_cursor, encode_cursor, wants
+from kg_api.inputs import check_label, check_typicality, decode_cursor, encode_cursor, wants
 from kg_builder.core.key_info import KeyInfoKind as KeyInfoKindEnum
 from kg_builder.core.relations import Relation as RelationEnum
 from kg_builder.graph.rows import (
@@ -142,10 +142,14 @@ class Intention:
     relation: Relation  # type: ignore[valid-type]
     text: str = strawberry.field(description="The full sentence, template included.")
     tail: str = strawberry.field(description="The sentence without its template prefix.")
+    typicality: float | None = strawberry.field(
+        description="The highest typicality of its edges (typical for at least one post); null "
+        "until the critic has scored them.")
 
     @classmethod
     def from_row(cls, row: IntentionRow) -> Intention:
-        return cls(id=strawberry.ID(row.id), relation=row.relation, text=row.text, tail=row.tail)
+        return cls(id=strawberry.ID(row.id), relation=row.relation, text=row.text, tail=row.tail,
+                   typicality=row.typicality)
 
     @strawberry.field(description="Posts that have this intention, ordered by id.")
     async def posts(self, info: Ctx, first: int = 20, after: str | None = None) -> Connection[Post]:
@@ -156,10 +160,13 @@ class Intention:
             info, "totalCount") else None
         return post_connection(rows, limit, total)
 
-    @strawberry.field(description="The k nearest intentions (cosine), itself excluded.")
-    async def similar(self, info: Ctx, k: int = 10, same_relation: bool = True) -> list[IntentionHit]:
+    @strawberry.field(description="The k nearest intentions (cosine), itself excluded; with "
+                      "`minTypicality`, only those at or above it (among the 10k nearest).")
+    async def similar(self, info: Ctx, k: int = 10, same_relation: bool = True,
+                      min_typicality: float | None = None) -> list[IntentionHit]:
         return await similar_intentions(info.context, str(self.id),
-                                        RelationEnum(self.relation) if same_relation else None, k)
+                                        RelationEnum(self.relation) if same_relation else None, k,
+                                        min_typicality)
 
 
 @strawberry.type(description="A post's link to one of its intentions, with its provenance.")
@@ -168,6 +175,10 @@ class PostIntention:
     text: str = strawberry.field(description="The sentence as generated for this post.")
     label: int | None = strawberry.field(description="MIKO benchmark label: 1 kept, 0 not kept.")
     label_votes: list[int] | None
+    typicality: float | None = strawberry.field(
+        description="The critic's score (0-1): how likely annotators would keep this intention "
+        "for this post as typical; null until scored.")
+    critic: str | None = strawberry.field(description="The critic (name and version) that scored it.")
     source: str | None
     model: str | None
     prompt_version: str | None
@@ -176,7 +187,8 @@ class PostIntention:
     @classmethod
     def from_row(cls, row: IntentionLinkRow) -> PostIntention:
         return cls(relation=row.intention.relation, text=row.text, label=row.label,
-                   label_votes=row.label_votes, source=row.source, model=row.model,
+                   label_votes=row.label_votes, typicality=row.typicality, critic=row.critic,
+                   source=row.source, model=row.model,
                    prompt_version=row.prompt_version, intention=Intention.from_row(row.intention))
 
 
@@ -191,11 +203,14 @@ class Post:
     def from_row(cls, row: PostRow) -> Post:
         return cls(id=strawberry.ID(row.id), text=row.text, source=row.source, split=row.split)
 
-    @strawberry.field(description="The post's intentions, optionally of one relation.")
-    async def intentions(self, info: Ctx, relation: Relation | None = None  # type: ignore[valid-type]
-                         ) -> list[PostIntention]:
+    @strawberry.field(description="The post's intentions, optionally of one relation, at or "
+                      "above a typicality, with a benchmark label.")
+    async def intentions(self, info: Ctx, relation: Relation | None = None,  # type: ignore[valid-type]
+                         min_typicality: float | None = None,
+                         label: int | None = None) -> list[PostIntention]:
         rel = RelationEnum(relation) if relation is not None else None
-        links = await info.context.loaders.intentions.load((str(self.id), rel))
+        links = await info.context.loaders.intentions.load(
+            (str(self.id), rel, check_typicality(min_typicality), check_label(label)))
         return [PostIntention.from_row(link) for link in links]
 
     @strawberry.field(description="Concept, action, object, emotion and keywords of the post.")
@@ -254,6 +269,7 @@ async def similar_posts(ctx: Context, post_id: str, k: int) -> list[PostHit]:
 
 
 async def similar_intentions(ctx: Context, intention_id: str, relation: RelationEnum | None,
-                             k: int) -> list[IntentionHit]:
-    hits = await ctx.loaders.similar_intentions.load((intention_id, relation, ctx.cap("k", k)))
+                             k: int, min_typicality: float | None = None) -> list[IntentionHit]:
+    hits = await ctx.loaders.similar_intentions.load(
+        (intention_id, relation, ctx.cap("k", k), check_typicality(min_typicality)))
     return [IntentionHit.from_row(h) for h in hits]

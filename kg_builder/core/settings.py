@@ -123,6 +123,20 @@ class Settings(BaseSettings):
         "its vectors agree with torch's, else torch).",
     )
 
+    # --- quality (miko eval, miko critic) ---------------------------------------------------
+    eval_backbone: str = Field(
+        default="all-MiniLM-L6-v2",
+        description="BERTScore backbone: a local transformers model folder or the packaged "
+        "all-MiniLM-L6-v2. Figures from different backbones never compare.")
+    eval_layer: int | None = Field(
+        default=None, ge=1, description="Backbone layer whose token vectors BERTScore compares "
+        "(default: the last).")
+    critic: Path | None = Field(
+        default=None, description="Typicality critic file (`miko critic train --out`); default: "
+        "the critic shipped in the package, trained on the MIKO train labels.")
+    critic_enabled: bool = Field(
+        default=True, description="Score every intention edge with the critic at load and ingest.")
+
     @field_validator("write_batch_size", "embedding_batch_size")
     @classmethod
     def _positive(cls, value: int) -> int:

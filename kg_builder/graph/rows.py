@@ -34,10 +34,12 @@ class IntentionRow:
     relation: Relation
     text: str
     tail: str
+    typicality: float | None = None  # the highest of its edges' critic scores
 
     @classmethod
     def from_map(cls, m: Map) -> IntentionRow:
-        return cls(id=m["id"], relation=Relation(m["relation"]), text=m["text"], tail=m["tail"])
+        return cls(id=m["id"], relation=Relation(m["relation"]), text=m["text"], tail=m["tail"],
+                   typicality=m.get("typicality"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,14 +57,18 @@ class IntentionLinkRow:
     model: str | None
     prompt_version: str | None
     intention: IntentionRow
+    typicality: float | None = None
+    critic: str | None = None
 
     @classmethod
     def from_map(cls, m: Map) -> IntentionLinkRow:
         edge, node = m["edge"], IntentionRow.from_map(m["intention"])
+        critic = (f"{edge['critic']} {edge.get('critic_version') or ''}".strip()
+                  if edge.get("critic") else None)
         return cls(text=edge.get("text") or node.text, label=edge.get("label"),
                    label_votes=edge.get("label_votes"), source=edge.get("source"),
                    model=edge.get("model"), prompt_version=edge.get("prompt_version"),
-                   intention=node)
+                   intention=node, typicality=edge.get("typicality"), critic=critic)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 The API (``kg_api``) reads the graph; it stands on kg_builder's core, graph and embeddings and
 never on generation or loading. Inside kg_builder, imports point downhill:
-core <- graph, embeddings <- loading, generation. Cypher lives in ``kg_builder/graph/queries/``
+core <- graph, embeddings <- loading <- generation, quality. Cypher lives in ``kg_builder/graph/queries/``
 (and the schema DDL in ``schema/neo4j.cypher``); tests and benchmarks may hold Cypher to check
 the graph and to drive the peers they measure.
 """
@@ -25,6 +25,8 @@ ALLOWED: dict[str, set[str]] = {
     "kg_builder.embeddings": {"kg_builder.core"},
     "kg_builder.loading": {"kg_builder.core", "kg_builder.graph", "kg_builder.embeddings"},
     "kg_builder.generation": {"kg_builder.core", "kg_builder.loading"},
+    "kg_builder.quality": {"kg_builder.core", "kg_builder.graph", "kg_builder.embeddings",
+                           "kg_builder.loading"},
     "kg_api": {"kg_builder.core", "kg_builder.graph", "kg_builder.embeddings"},
 }
 FIRST_PARTY = ("kg_builder", "kg_api", "cli")

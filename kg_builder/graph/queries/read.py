@@ -12,7 +12,7 @@ from kg_builder.core.relations import Relation
 from kg_builder.graph.queries.admin import vector_index_for
 
 POST = "{.id, .text, .source, .split}"
-INTENTION = "{.id, .relation, .text, .tail}"
+INTENTION = "{.id, .relation, .text, .tail, .typicality}"
 
 
 def _has_key_info(kind: KeyInfoKind, var: str = "p") -> str:
@@ -124,10 +124,14 @@ def intentions_of_posts() -> str:
     return (
         "UNWIND $keys AS key "
         "MATCH (p:Post {id: key.post})-[r]->(i:Intention) "
-        "WHERE key.type IS NULL OR type(r) = key.type "
+        "WHERE (key.type IS NULL OR type(r) = key.type) "
+        "AND (key.min_typicality IS NULL OR r.typicality >= key.min_typicality) "
+        "AND (key.label IS NULL OR r.label = key.label) "
         "WITH key, r, i ORDER BY i.relation, i.id "
-        "RETURN key.post AS post, key.type AS type, collect({edge: r {.label, .label_votes, "
-        ".source, .model, .prompt_version, text: CASE WHEN r.text = i.text THEN null "
+        "RETURN key.post AS post, key.type AS type, key.min_typicality AS min_typicality, "
+        "key.label AS label, collect({edge: r {.label, .label_votes, .source, .model, "
+        ".prompt_version, .typicality, .critic, .critic_version, "
+        "text: CASE WHEN r.text = i.text THEN null "
         f"ELSE r.text END}}, intention: i {INTENTION}}}) AS links"
     )
 
@@ -185,8 +189,10 @@ def key_info_node(kind: KeyInfoKind) -> str:
 def search_intentions(relation: Relation | None) -> str:
     index = vector_index_for(relation)
     return (
-        f"CALL db.index.vector.queryNodes('{index}', $k, $vector) YIELD node, score "
-        f"WHERE score >= $min_score RETURN score, node {INTENTION} AS intention"
+        f"CALL db.index.vector.queryNodes('{index}', $fetch, $vector) YIELD node, score "
+        "WHERE score >= $min_score "
+        "AND ($min_typicality IS NULL OR node.typicality >= $min_typicality) "
+        f"RETURN score, node {INTENTION} AS intention ORDER BY score DESC LIMIT $k"
     )
 
 
@@ -194,10 +200,12 @@ def similar_intentions() -> str:
     """k nearest to each given intention in the given index, itself excluded; one round trip."""
     return (
         "UNWIND $keys AS key MATCH (i:Intention {id: key.id}) WHERE i.embedding IS NOT NULL "
-        "CALL db.index.vector.queryNodes(key.index, key.k + 1, i.embedding) YIELD node, score "
+        "CALL db.index.vector.queryNodes(key.index, key.fetch + 1, i.embedding) YIELD node, score "
         "WITH key, i, node, score WHERE node <> i "
+        "AND (key.min_typicality IS NULL OR node.typicality >= key.min_typicality) "
         "WITH key, node, score ORDER BY score DESC "
         f"RETURN key.id AS id, key.index AS index, key.k AS k, "
+        "key.min_typicality AS min_typicality, "
         f"collect({{score: score, intention: node {INTENTION}}})[..key.k] AS hits"
     )
 
@@ -230,11 +238,20 @@ def relation_stats(relation: Relation) -> str:
     )
 
 
-def top_intentions(relation: Relation, key_kinds: list[KeyInfoKind]) -> str:
+def top_intentions(relation: Relation, key_kinds: list[KeyInfoKind],
+                   min_typicality: bool = False) -> str:
+    """With ``min_typicality``, only edges scored at or above ``$min_typicality`` count."""
     rel = relation.rel_type
-    if not key_kinds:
+    if not key_kinds and not min_typicality:  # degree counts: no edge is read
         return (
             f"MATCH (i:{relation.label}) WITH i, COUNT {{ (:Post)-[:{rel}]->(i) }} AS posts "
+            f"ORDER BY posts DESC, i.id LIMIT $k RETURN posts, i {INTENTION} AS intention"
+        )
+    if not key_kinds:
+        return (
+            f"MATCH (i:{relation.label}) WHERE i.typicality >= $min_typicality "
+            f"WITH i, COUNT {{ MATCH (:Post)-[r:{rel}]->(i) "
+            "WHERE r.typicality >= $min_typicality } AS posts "
             f"ORDER BY posts DESC, i.id LIMIT $k RETURN posts, i {INTENTION} AS intention"
         )
     first, rest = key_kinds[0], key_kinds[1:]
@@ -242,7 +259,8 @@ def top_intentions(relation: Relation, key_kinds: list[KeyInfoKind]) -> str:
     return (
         f"MATCH (:{first.label} {{name: $key_{first.value}}})<-[:{first.rel_type}]-(p:Post) "
         f"WHERE {where} "
-        f"MATCH (p)-[:{rel}]->(i:Intention) "
+        f"MATCH (p)-[r:{rel}]->(i:Intention) "
+        "WHERE $min_typicality IS NULL OR r.typicality >= $min_typicality "
         f"WITH i, count(DISTINCT p) AS posts ORDER BY posts DESC, i.id LIMIT $k "
         f"RETURN posts, i {INTENTION} AS intention"
     )

@@ -102,7 +102,8 @@ def merge_intention_edges(relation: Relation) -> str:
         "SET r.text = row.text, r.label = coalesce(row.label, r.label), "
         "r.label_votes = CASE WHEN size(row.label_votes) > 0 THEN row.label_votes "
         "ELSE coalesce(r.label_votes, []) END, "
-        "r.source = row.source, r.model = row.model, r.prompt_version = row.prompt_version"
+        "r.source = row.source, r.model = row.model, r.prompt_version = row.prompt_version, "
+        "r.critic_version = null"  # written again: the critic scores it again after the load
     )
 
 

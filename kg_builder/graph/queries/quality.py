@@ -1,0 +1,56 @@
+"""Cypher of the quality loop: critic scores on intention edges (and their maximum per node)."""
+
+from __future__ import annotations
+
+
+def edges_to_score_page() -> str:
+    """A page of posts (by id) with the vectors of their edges that need a critic score."""
+    return (
+        "MATCH (p:Post) WHERE p.id > $after AND p.embedding IS NOT NULL "
+        "WITH p ORDER BY p.id LIMIT $limit "
+        "RETURN p.id AS post, p.embedding AS embedding, "
+        "[(p)-[r]->(i:Intention) WHERE i.embedding IS NOT NULL AND ($all OR "
+        "r.critic_version IS NULL OR r.critic_version <> $version) | "
+        "{id: elementId(r), intention: i.id, relation: i.relation, embedding: i.embedding}] "
+        "AS edges"
+    )
+
+
+def set_edge_typicality() -> str:
+    return (
+        "UNWIND $rows AS row MATCH (:Post)-[r]->(:Intention) WHERE elementId(r) = row.id "
+        "SET r.typicality = row.typicality, r.critic = $critic, r.critic_version = $version"
+    )
+
+
+def set_intention_typicality() -> str:
+    """An intention's typicality: the highest of its edges' (typical for at least one post)."""
+    return (
+        "UNWIND $ids AS id MATCH (i:Intention {id: id}) "
+        "CALL (i) { MATCH (:Post)-[r]->(i) RETURN max(r.typicality) AS best } "
+        "SET i.typicality = best"
+    )
+
+
+def typicality_summary() -> str:
+    return (
+        "MATCH (:Post)-[r]->(:Intention) "
+        "RETURN count(r) AS edges, count(r.typicality) AS scored, avg(r.typicality) AS mean, "
+        "collect(DISTINCT r.critic_version) AS versions"
+    )
+
+
+def export_page() -> str:
+    """A page of posts (by id) with what a training example needs: text, image description,
+    key information and the intention edges that pass the filters."""
+    return (
+        "MATCH (p:Post) WHERE p.id > $after WITH p ORDER BY p.id LIMIT $limit "
+        "OPTIONAL MATCH (p)-[hi:HAS_IMAGE]->(img:Image) "
+        "WITH p, head(collect(coalesce(hi.description, img.description))) AS description "
+        "RETURN p.id AS id, p.text AS text, description, "
+        "[(p)-[k]->(n) WHERE type(k) IN $key_types | {type: type(k), name: "
+        "coalesce(n.display, n.name)}] AS key_info, "
+        "[(p)-[r]->(i:Intention) WHERE ($min_typicality IS NULL OR r.typicality >= "
+        "$min_typicality) AND ($label IS NULL OR r.label = $label) | "
+        "{relation: i.relation, text: coalesce(r.text, i.text)}] AS intentions"
+    )

@@ -1,0 +1,84 @@
+"""Score every intention edge of the graph with the critic, from the vectors the graph holds.
+
+Used after every load and ingest (only the edges that load wrote, or that were never scored by
+this critic version) and by ``miko critic score`` (the same, or every edge with ``--all``).
+Pages go by post id, so memory stays bounded at any graph size.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from neo4j import Driver, RoutingControl
+from tqdm import tqdm
+
+from kg_builder.core.errors import KGBuilderError
+from kg_builder.graph.queries import admin
+from kg_builder.graph.queries import quality as q
+from kg_builder.graph.queries.write import Rows
+from kg_builder.quality.critic import Critic
+
+
+@dataclass
+class ScoreSummary:
+    critic: str
+    version: str
+    posts: int = 0
+    edges: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"critic": self.critic, "version": self.version, "posts": self.posts,
+                "edges": self.edges, "seconds": round(self.seconds, 2),
+                "edges_per_s": round(self.edges / self.seconds) if self.seconds else None}
+
+
+def score_graph(driver: Driver, database: str, critic: Critic, *, rescore_all: bool = False,
+                page_posts: int = 1000, progress: bool | None = None) -> ScoreSummary:
+    records, _, _ = driver.execute_query(admin.read_embedding_meta(), database_=database,
+                                         routing_=RoutingControl.READ)
+    if not records:
+        raise KGBuilderError("the graph records no embedding model yet: load posts first "
+                             "(`miko load-release`), then score")
+    critic.check_model(records[0]["model"], int(records[0]["dimension"]))
+    summary = ScoreSummary(critic.name, critic.version)
+    started = time.perf_counter()
+    after = ""
+    bar = tqdm(unit="edge", desc="scoring", file=sys.stderr,
+               disable=(not sys.stderr.isatty()) if progress is None else not progress)
+    params = {"version": critic.version, "all": rescore_all, "limit": page_posts}
+    while True:
+        page, _, _ = driver.execute_query(q.edges_to_score_page(), {**params, "after": after},
+                                          database_=database, routing_=RoutingControl.READ)
+        if not page:
+            break
+        after = page[-1]["post"]
+        summary.posts += len(page)
+        post_vecs, tail_vecs, relations, ids, intentions = [], [], [], [], set()
+        for row in page:
+            for edge in row["edges"]:
+                post_vecs.append(row["embedding"])
+                tail_vecs.append(edge["embedding"])
+                relations.append(edge["relation"])
+                ids.append(edge["id"])
+                intentions.add(edge["intention"])
+        if not ids:
+            continue
+        scores = critic.score(np.asarray(post_vecs, dtype=np.float32),
+                              np.asarray(tail_vecs, dtype=np.float32), relations)
+        rows = Rows({"id": i, "typicality": round(float(s), 6)}
+                    for i, s in zip(ids, scores, strict=True))
+        driver.execute_query(q.set_edge_typicality(), {"rows": rows, "critic": critic.name,
+                                                       "version": critic.version},
+                             database_=database)
+        driver.execute_query(q.set_intention_typicality(), {"ids": sorted(intentions)},
+                             database_=database)
+        summary.edges += len(ids)
+        bar.update(len(ids))
+    bar.close()
+    summary.seconds = time.perf_counter() - started
+    return summary
