@@ -537,22 +537,38 @@ def probe_group() -> None:
                       help="`miko build` output over sarcasm tweets, for more tweets (repeatable)."),
          click.option("--folds", type=click.IntRange(2, 20), default=10, show_default=True),
          click.option("--seed", type=int, default=0, show_default=True),
+         click.option("--sample", type=click.IntRange(2, 100_000),
+                      help="Write this many sarcasm tweets (half sarcastic) to --sample-out for "
+                      "`miko build`, instead of probing."),
+         click.option("--sample-out", type=click.Path(dir_okay=False, path_type=Path),
+                      default=Path("sarcasm-sample.jsonl"), show_default=True),
          click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
                       help="Write the report as JSON here ('-' for stdout)."))
 def probe_sarcasm(ctx: click.Context, miko_path: Path | None, sarcasm_path: Path | None,
-                  runs: tuple[Path, ...], folds: int, seed: int, json_out: Path | None) -> None:
+                  runs: tuple[Path, ...], folds: int, seed: int, sample: int | None,
+                  sample_out: Path, json_out: Path | None) -> None:
     """Sarcasm detection with and without intentions (frozen encoder + logistic regression)."""
     import itertools
 
     from kg_builder.embeddings import load_embedder
     from kg_builder.loading.readers import JsonlReader, MikoReader, SarcasmReader
-    from kg_builder.quality.probe import run_probe, tweets
+    from kg_builder.quality.probe import balanced_sample, run_probe, sarcasm_labels, tweets
 
     settings = settings_of(ctx)
-    items = tweets(MikoReader(miko_path or settings.data_dir / "miko"),
-                   SarcasmReader(sarcasm_path or settings.data_dir / "twitter_sarcasm" / "train.txt"),
-                   itertools.chain.from_iterable(JsonlReader(r) for r in runs))
+    labels = sarcasm_labels(SarcasmReader(
+        sarcasm_path or settings.data_dir / "twitter_sarcasm" / "train.txt"))
+    if sample:
+        rows = balanced_sample(labels, sample, seed)
+        sample_out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                              encoding="utf-8")
+        click.echo(f"wrote {len(rows)} tweets ({sum(r['sarcasm_label'] for r in rows)} sarcastic) "
+                   f"to {sample_out}; next: miko build {sample_out} --out run.jsonl, then "
+                   "miko probe sarcasm --run run.jsonl")
+        return
+    items, source = tweets(MikoReader(miko_path or settings.data_dir / "miko"), labels,
+                           itertools.chain.from_iterable(JsonlReader(r) for r in runs))
     report = run_probe(items, load_embedder(settings), folds, seed)
+    report["intentions_from"] = source
     text = json.dumps(report, indent=2)
     if json_out and str(json_out) == "-":
         click.echo(text)

@@ -33,33 +33,62 @@ class Tweet:
     description: str | None
 
 
-def tweets(miko: Iterable[ReadItem], sarcasm: Iterable[ReadItem],
-           runs: Iterable[ReadItem] = ()) -> list[Tweet]:
-    """Sarcasm tweets with intentions: from the MIKO release (by image name) and from runs."""
+def sarcasm_labels(sarcasm: Iterable[ReadItem]) -> dict[str, tuple[str, int]]:
+    """Tweet id -> (text, sarcasm label) of a sarcasm split."""
     labels: dict[str, tuple[str, int]] = {}
     for item in sarcasm:
         if isinstance(item, PostRecord) and isinstance(item.extra.get("sarcasm_label"), int):
             labels[item.id.rsplit(":", 1)[-1]] = (item.text, int(item.extra["sarcasm_label"]))
-    found: dict[str, Tweet] = {}
-    for item in miko:
-        if not isinstance(item, PostRecord) or not item.intentions or not item.image:
-            continue
-        tweet_id = os.path.splitext(item.image.file or "")[0]
-        if tweet_id in labels and tweet_id not in found:
-            found[tweet_id] = Tweet(tweet_id, item.text, labels[tweet_id][1],
-                                    [i.tail for i in item.intentions], None)
+    return labels
+
+
+def tweets(miko: Iterable[ReadItem], labels: dict[str, tuple[str, int]],
+           runs: Iterable[ReadItem] = ()) -> tuple[list[Tweet], str]:
+    """Sarcasm tweets with intentions, all from one source so that the intentions' style cannot
+    give the label away: the runs' generated intentions when given, else the MIKO references.
+    Returns the tweets and the source's name."""
+    from_runs: dict[str, Tweet] = {}
     for item in runs:
         if not isinstance(item, PostRecord) or not item.intentions:
             continue
         tweet_id = item.id.rsplit(":", 1)[-1]
-        if tweet_id in labels and tweet_id not in found:
-            found[tweet_id] = Tweet(tweet_id, labels[tweet_id][0], labels[tweet_id][1],
-                                    [i.tail for i in item.intentions],
-                                    item.image.description if item.image else None)
-    if len({t.label for t in found.values()}) < 2:
-        raise InputFormatError("the probe needs sarcastic and non-sarcastic tweets with "
-                               "intentions; found too few (is the sarcasm train.txt right?)")
-    return [found[k] for k in sorted(found)]
+        if tweet_id in labels and tweet_id not in from_runs:
+            from_runs[tweet_id] = Tweet(tweet_id, labels[tweet_id][0], labels[tweet_id][1],
+                                        [i.tail for i in item.intentions],
+                                        item.image.description if item.image else None)
+    from_miko: dict[str, Tweet] = {}
+    for item in miko:
+        if not isinstance(item, PostRecord) or not item.intentions or not item.image:
+            continue
+        tweet_id = os.path.splitext(item.image.file or "")[0]
+        if tweet_id in labels and tweet_id not in from_miko:
+            from_miko[tweet_id] = Tweet(tweet_id, item.text, labels[tweet_id][1],
+                                        [i.tail for i in item.intentions], None)
+    found, source = (from_runs, "runs") if from_runs else (from_miko, "MIKO references")
+    classes = {t.label for t in found.values()}
+    if len(classes) < 2 or len(found) < 20:
+        raise InputFormatError(
+            f"the probe needs sarcastic and non-sarcastic tweets with intentions from one source; "
+            f"the {source} give {len(found)} tweets with labels {sorted(classes)}. (All "
+            f"{len(from_miko)} MIKO posts that are sarcasm tweets are labelled 0.) Write a "
+            "balanced sample with `miko probe sarcasm --sample 200 --sample-out sample.jsonl`, "
+            "build it (`miko build sample.jsonl --out run.jsonl`) and pass `--run run.jsonl`")
+    return [found[k] for k in sorted(found)], source
+
+
+def balanced_sample(labels: dict[str, tuple[str, int]], n: int, seed: int,
+                    exclude: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+    """``n`` tweets, half sarcastic, as JSONL posts for ``miko build`` (id = the tweet id)."""
+    import random
+
+    rng = random.Random(seed)
+    out: list[dict[str, Any]] = []
+    for label in (1, 0):
+        pool = sorted(t for t, (_, lab) in labels.items() if lab == label and t not in exclude)
+        for tweet_id in rng.sample(pool, min(len(pool), n // 2 if label else n - n // 2)):
+            out.append({"id": f"twitter_sarcasm:{tweet_id}", "text": labels[tweet_id][0],
+                        "source": "twitter_sarcasm", "sarcasm_label": label})
+    return sorted(out, key=lambda r: r["id"])
 
 
 def variants(items: list[Tweet]) -> dict[str, list[str]]:

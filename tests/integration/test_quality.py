@@ -3,6 +3,7 @@ API's quality filters return exactly the edges Cypher counts at or above the thr
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -103,3 +104,67 @@ def test_api_filters_match_cypher(scored: Any, settings: Any, embedder: Any) -> 
         bad = client.post("/graphql", json={"query": '{ topIntentions(relation: X_WANT, '
                                             'minTypicality: 1.5) { posts } }'}).json()
         assert bad["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+def test_sft_export_validates_and_splits_by_post(scored: Any, settings: Any, tmp_path: Path) -> None:
+    from kg_builder.quality.export import SftRecord, export_sft
+
+    driver, _, _ = scored
+    summary = export_sft(driver, settings.neo4j_database, tmp_path, min_typicality=0.7,
+                         valid_fraction=0.2, seed=3)
+    seen: dict[str, set[str]] = {"train": set(), "valid": set()}
+    answers = 0
+    for split in seen:
+        for line in (tmp_path / f"{split}.jsonl").read_text(encoding="utf-8").splitlines():
+            record = SftRecord.model_validate_json(line)  # the documented schema, strictly
+            seen[split].add(record.id)
+            roles = [m.role for m in record.messages]
+            assert roles[0] == "system" and roles[1:] == ["user", "assistant"] * (len(roles) // 2)
+            answers += roles.count("assistant")
+            assert all("Post: " in m.content for m in record.messages if m.role == "user")
+    assert not seen["train"] & seen["valid"]
+    assert len(seen["train"]) == summary.posts["train"] > len(seen["valid"]) == summary.posts["valid"] > 0
+    [row] = cypher(driver, settings, "MATCH (:Post)-[r]->(:Intention) WHERE r.typicality >= 0.7 "
+                   "RETURN count(r) AS n")
+    assert answers == summary.turns <= row["n"]  # one answer per post and relation
+    # The same seed gives the same split; the manifest states the schema and the filters.
+    again = export_sft(driver, settings.neo4j_database, tmp_path / "again", min_typicality=0.7,
+                       valid_fraction=0.2, seed=3)
+    assert again.posts == summary.posts
+    manifest = json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["filters"] == {"min_typicality": 0.7, "label": None}
+    assert manifest["schema"]["title"] == "SftRecord"
+
+
+def test_sarcasm_probe_runs_end_to_end(data_dir: Path, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from cli import main
+
+    runner = CliRunner()
+    sample = tmp_path / "sample.jsonl"
+    result = runner.invoke(main, ["probe", "sarcasm", "--sample", "60", "--sample-out", str(sample)])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in sample.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == 60 and sum(r["sarcasm_label"] for r in rows) == 30
+    # A run over the sample, in `miko build`'s output format (the build itself is tested with
+    # the model double elsewhere): one intention per post.
+    run = tmp_path / "run.jsonl"
+    run.write_text("".join(json.dumps({
+        "id": r["id"], "text": r["text"], "source": "twitter_sarcasm",
+        "intentions": [{"relation": "xIntent", "text": "The user posts this Tweet because the "
+                        f"user intended to share {r['text'][:60]}"}]}) + "\n" for r in rows),
+        encoding="utf-8")
+    out = tmp_path / "probe.json"
+    result = runner.invoke(main, ["probe", "sarcasm", "--run", str(run), "--folds", "5",
+                                  "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["tweets"] == 60 and report["sarcastic"] == 30
+    assert report["intentions_from"] == "runs"
+    assert set(report["variants"]) == {"text", "text + intentions"}
+    for v in report["variants"].values():
+        assert 0 <= v["accuracy_interval"][0] <= v["accuracy"] <= v["accuracy_interval"][1] <= 100
+    # Without a run: the MIKO tweets of the sarcasm set are all labelled 0, and it says so.
+    result = runner.invoke(main, ["probe", "sarcasm"])
+    assert result.exit_code != 0 and "are labelled 0" in result.output

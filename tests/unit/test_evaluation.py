@@ -1,0 +1,102 @@
+"""``miko eval`` on the MIKO data with the shipped backbone: the references against themselves
+score 100, shifted references score near the random-reference baseline, missing answers score 0
+and are counted, and the JSON report has the documented shape."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+from kg_builder.core.relations import MIKO_KEY_TO_RELATION, Relation
+from kg_builder.loading.readers import JsonlReader, MikoReader
+from kg_builder.quality.bertscore import BERTScorer
+from kg_builder.quality.evaluation import evaluate
+
+POSTS = 40
+
+
+@pytest.fixture(scope="module")
+def scorer() -> BERTScorer:
+    return BERTScorer("all-MiniLM-L6-v2")
+
+
+@pytest.fixture(scope="module")
+def release(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Any]]:
+    posts = json.loads((data_dir / "miko" / "train.json").read_text(encoding="utf-8"))
+    posts = [p for p in posts if sum(p["intention_labels"]) >= 5][:POSTS]
+    path = tmp_path_factory.mktemp("eval") / "train.json"
+    path.write_text(json.dumps(posts), encoding="utf-8")
+    return path, posts
+
+
+def test_references_against_themselves_score_100(scorer: BERTScorer, release: Any) -> None:
+    path, _ = release
+    report = evaluate(MikoReader(path), MikoReader(path), scorer).as_dict()
+    assert report["posts"] == POSTS and report["unmatched_posts"] == 0
+    for relation, scores in report["relations"].items():
+        assert scores["n"] > 0, relation
+        assert scores["f1"] == pytest.approx(100.0, abs=0.01), relation
+    assert report["average"] == pytest.approx(100.0, abs=0.01)
+    for baseline in report["baselines"].values():
+        assert 10 < baseline["average"] < 60
+
+
+def test_shifted_references_score_near_the_random_baseline(scorer: BERTScorer, release: Any,
+                                                           tmp_path: Path) -> None:
+    path, posts = release
+    shifted = [dict(p, intentions=posts[(n + 1) % len(posts)]["intentions"])
+               for n, p in enumerate(posts)]
+    run = tmp_path / "run.json"
+    run.write_text(json.dumps(shifted), encoding="utf-8")
+    report = evaluate(MikoReader(run), MikoReader(path), scorer).as_dict()
+    random_avg = report["baselines"]["random_reference"]["average"]
+    assert report["average"] < 60
+    assert abs(report["average"] - random_avg) < 6, (report["average"], random_avg)
+
+
+def test_missing_and_empty_answers_score_zero_and_are_counted(scorer: BERTScorer, release: Any,
+                                                              tmp_path: Path) -> None:
+    path, posts = release
+    keep = {"Intention 1": MIKO_KEY_TO_RELATION["Intention 1"]}
+    run = tmp_path / "run.jsonl"
+    with run.open("w", encoding="utf-8") as fh:
+        for n, post in enumerate(posts):
+            intentions = ([] if n % 2 else
+                          [{"relation": rel.value, "text": post["intentions"][key]}
+                           for key, rel in keep.items()])
+            fh.write(json.dumps({"id": f"p{n}", "text": post["text"], "image": None,
+                                 "intentions": intentions}) + "\n")
+    report = evaluate(JsonlReader(run), MikoReader(path), scorer)
+    data = report.as_dict()
+    want = Relation.X_WANT.value
+    assert all(v["f1"] == 0.0 and v["n"] > 0 for k, v in data["relations"].items() if k != want)
+    xwant = [p for p in report.pairs if p.relation is Relation.X_WANT]
+    answered = [p for p in xwant if p.candidate]
+    assert answered and len(answered) < len(xwant)  # half the posts did not answer
+    assert all(p.f1["model"] == 0.0 for p in xwant if not p.candidate)
+    assert all(p.f1["model"] > 0.99 for p in answered)
+    assert report.verdict().startswith("does NOT beat")
+    assert scorer.score(["", "a cat", " "], ["a dog", "", "x"]).f1.tolist() == [0.0, 0.0, 0.0]
+
+
+def test_cli_json_report_shape(release: Any, tmp_path: Path) -> None:
+    path, _ = release
+    csv_path = tmp_path / "pairs.csv"
+    result = CliRunner().invoke(main, ["eval", str(path), "--references", str(path),
+                                       "--json", "-", "--per-post", str(csv_path)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert set(data) >= {"backbone", "posts", "relations", "average", "baselines"}
+    assert "all-MiniLM-L6-v2" in data["backbone"]
+    assert set(data["relations"]) == {r.value for r in Relation}
+    assert all(set(v) == {"f1", "n"} for v in data["relations"].values())
+    assert set(data["baselines"]) == {"constant", "random_reference"}
+    for b in data["baselines"].values():
+        assert set(b) == {"relations", "average"}
+    assert csv_path.read_text(encoding="utf-8").count("\n") == 1 + sum(
+        v["n"] for v in data["relations"].values())
