@@ -237,9 +237,14 @@ def score_after_load(ctx: click.Context, progress: bool | None) -> dict[str, Any
     settings = settings_of(ctx)
     if not settings.critic_enabled:
         return None
+    from kg_builder.quality.critic import CriticError
     from kg_builder.quality.service import score_edges
 
-    return score_edges(settings, progress=progress).as_dict()
+    try:
+        return score_edges(settings, progress=progress).as_dict()
+    except CriticError as exc:  # the load itself succeeded: say why nothing was scored
+        click.echo(f"warning: edges not scored by the critic: {exc}", err=True)
+        return None
 
 
 @command(main, "load-release", click.argument("path", type=click.Path(path_type=Path), required=False),

@@ -81,7 +81,7 @@ def fit(ex: Examples, embedder: Embedder, feature_set: str, c: float,
     x = features(ex.post[idx], ex.tail[idx], [ex.relations[i] for i in idx], feature_set)
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
-    scale[scale == 0] = 1.0
+    scale[scale < 1e-6] = 1.0  # a (nearly) constant column: standardising it would blow up
     model = LogisticRegression(C=c, max_iter=2000)
     model.fit((x - mean) / scale, ex.labels[idx])
     return Critic(embedder.model_name, embedder.dimension, feature_set,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,10 @@ def train_critic(settings: Settings, references: Path, out: Path, folds: int = 5
     table = evaluate_feature_sets(examples, embedder, k=folds, seed=seed)
     best = table[0]
     critic = fit(examples, embedder, str(best["feature_set"]), float(best["C"]))
-    critic.metrics = {"trained_on": str(references), "examples": len(examples.labels),
+    files = [p for p, _ in reader.files()]
+    critic.metrics = {"trained_on": [{"file": p.name, "sha256": hashlib.sha256(
+                          p.read_bytes()).hexdigest()} for p in files],
+                      "examples": len(examples.labels),
                       "posts": len(set(examples.groups)), "folds": folds, "seed": seed,
                       "C": best["C"], "auc": best["auc"], "interval": best["interval"],
                       "ceiling": ceiling(examples), "compared": table}

@@ -1,0 +1,49 @@
+"""The critic file: the packaged critic loads and scores in [0, 1]; a saved critic round-trips;
+edited weights, a damaged file and another embedding model are refused with the fix."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kg_builder.core.relations import Relation
+from kg_builder.quality.critic import Critic, CriticError, load_critic
+
+
+def test_packaged_critic_scores_and_states_its_quality() -> None:
+    critic = load_critic(None)
+    assert critic.embedding_model == "sentence-transformers/all-MiniLM-L6-v2"
+    assert critic.metrics["auc"] > 0.6 and critic.metrics["ceiling"]["agreement"] < 0.7
+    rng = np.random.default_rng(0)
+    post = rng.standard_normal((20, critic.dimension))
+    tail = rng.standard_normal((20, critic.dimension))
+    post /= np.linalg.norm(post, axis=1, keepdims=True)  # embeddings are unit vectors
+    tail /= np.linalg.norm(tail, axis=1, keepdims=True)
+    scores = critic.score(post, tail, [list(Relation)[i % 10] for i in range(20)])
+    assert scores.shape == (20,) and np.all((scores > 0) & (scores < 1))
+    assert len(set(np.round(scores, 6))) > 1
+    assert critic.score(post[:0], tail[:0], []).shape == (0,)
+
+
+def test_round_trip_and_refusals(tmp_path: Path) -> None:
+    critic = load_critic(None)
+    path = tmp_path / "critic.json"
+    critic.save(path)
+    again = Critic.load(path)
+    assert again.version == critic.version and np.array_equal(again.coef, critic.coef)
+
+    data = json.loads(path.read_text())
+    data["coef"][0] += 1.0
+    path.write_text(json.dumps(data))
+    with pytest.raises(CriticError, match="do not match its recorded version"):
+        Critic.load(path)
+    path.write_text("{not json")
+    with pytest.raises(CriticError, match="not a miko critic file"):
+        Critic.load(path)
+    with pytest.raises(CriticError, match="no such critic file"):
+        Critic.load(tmp_path / "missing.json")
+    with pytest.raises(CriticError, match="train a critic with that model"):
+        critic.check_model("some/other-model", 768)
