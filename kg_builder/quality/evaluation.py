@@ -132,8 +132,10 @@ def evaluate(run: Iterable[ReadItem], references: Iterable[ReadItem], scorer: BE
             rejected.append(item)
             continue
         key = _post_key(item)
-        if key not in refs:  # the run may lack the image name: the text alone, if unambiguous
-            same_text = by_text.get(normalise(item.text), [])
+        if key not in refs:
+            # A run without image names (text-only input): the text alone, if unambiguous.
+            same_text = [] if item.image and item.image.file else by_text.get(
+                normalise(item.text), [])
             if len(same_text) != 1:
                 unmatched += 1
                 continue

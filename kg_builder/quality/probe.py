@@ -78,17 +78,22 @@ def tweets(miko: Iterable[ReadItem], labels: dict[str, tuple[str, int]],
 
 def balanced_sample(labels: dict[str, tuple[str, int]], n: int, seed: int,
                     exclude: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
-    """``n`` tweets, half sarcastic, as JSONL posts for ``miko build`` (id = the tweet id)."""
+    """``n`` tweets, half sarcastic, as JSONL posts for ``miko build`` (id = the tweet id).
+
+    The classes alternate, so that any first part of the file (a build stopped early) is
+    balanced too."""
+    import itertools
     import random
 
     rng = random.Random(seed)
-    out: list[dict[str, Any]] = []
+    picked: list[list[dict[str, Any]]] = []
     for label in (1, 0):
         pool = sorted(t for t, (_, lab) in labels.items() if lab == label and t not in exclude)
-        for tweet_id in rng.sample(pool, min(len(pool), n // 2 if label else n - n // 2)):
-            out.append({"id": f"twitter_sarcasm:{tweet_id}", "text": labels[tweet_id][0],
-                        "source": "twitter_sarcasm", "sarcasm_label": label})
-    return sorted(out, key=lambda r: r["id"])
+        picked.append([{"id": f"twitter_sarcasm:{tweet_id}", "text": labels[tweet_id][0],
+                        "source": "twitter_sarcasm", "sarcasm_label": label}
+                       for tweet_id in rng.sample(pool, min(len(pool),
+                                                            n // 2 if label else n - n // 2))])
+    return [row for pair in itertools.zip_longest(*picked) for row in pair if row is not None]
 
 
 def variants(items: list[Tweet]) -> dict[str, list[str]]:

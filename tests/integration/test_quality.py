@@ -147,6 +147,7 @@ def test_sarcasm_probe_runs_end_to_end(data_dir: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in sample.read_text(encoding="utf-8").splitlines()]
     assert len(rows) == 60 and sum(r["sarcasm_label"] for r in rows) == 30
+    assert [r["sarcasm_label"] for r in rows[:4]] == [1, 0, 1, 0]  # any prefix is balanced
     # A run over the sample, in `miko build`'s output format (the build itself is tested with
     # the model double elsewhere): one intention per post.
     run = tmp_path / "run.jsonl"

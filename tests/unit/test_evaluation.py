@@ -100,3 +100,20 @@ def test_cli_json_report_shape(release: Any, tmp_path: Path) -> None:
         assert set(b) == {"relations", "average"}
     assert csv_path.read_text(encoding="utf-8").count("\n") == 1 + sum(
         v["n"] for v in data["relations"].values())
+
+
+def test_a_post_is_never_matched_to_another_post_with_the_same_text(scorer: BERTScorer,
+                                                                     tmp_path: Path) -> None:
+    """Two posts share a text but not an image; one has no kept reference: its answers must not
+    be scored against the other's references."""
+    sentence = "After posting this Tweet, the user wants to {}."
+    a = {"image": "1.jpg", "text": "Mood.", "intention_labels": [0] * 10,
+         "intentions": {"Intention 1": sentence.format("show an angry cat")}}
+    b = {"image": "2.jpg", "text": "Mood.", "intention_labels": [1] * 10,
+         "intentions": {"Intention 1": sentence.format("cheer for a football team")}}
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps([a, b]), encoding="utf-8")
+    report = evaluate(MikoReader(path), MikoReader(path), scorer)
+    assert [(p.post_id, p.candidate) for p in report.pairs] == [
+        ("miko:train:2", "cheer for a football team.")]
+    assert report.unmatched_posts == 1 and report.pairs[0].f1["model"] > 0.999
