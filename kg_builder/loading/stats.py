@@ -8,7 +8,7 @@ from neo4j import Driver, RoutingControl
 
 from kg_builder.core.key_info import KeyInfoKind
 from kg_builder.core.relations import Relation
-from kg_builder.graph.queries import admin
+from kg_builder.graph.queries import admin, quality
 
 
 def graph_stats(driver: Driver, database: str) -> dict[str, Any]:
@@ -33,6 +33,7 @@ def graph_stats(driver: Driver, database: str) -> dict[str, Any]:
             for r in rows(admin.count_labelled_edges(rel))
         }
     meta = rows(admin.read_embedding_meta())
+    [typ] = rows(quality.typicality_summary())
     return {
         "posts": count(admin.count_nodes("Post")),
         "images": count(admin.count_nodes("Image")),
@@ -44,6 +45,9 @@ def graph_stats(driver: Driver, database: str) -> dict[str, Any]:
         "key_info_nodes": {kind.value: count(admin.count_nodes(kind.label)) for kind in KeyInfoKind},
         "embedding_model": meta[0]["model"] if meta else None,
         "embedding_dimension": meta[0]["dimension"] if meta else None,
+        "typicality": {"scored_edges": int(typ["scored"]),
+                       "mean": round(float(typ["mean"]), 4) if typ["mean"] is not None else None,
+                       "critic_versions": sorted(v for v in typ["versions"] if v)},
     }
 
 
@@ -60,4 +64,8 @@ def describe_stats(st: dict[str, Any]) -> list[str]:
         lines.append(f"{rel:<10}{n:>8}{st['intention_nodes_per_relation'][rel]:>8}  "
                      + ", ".join(f"{k}: {v}" for k, v in sorted(labels.items())))
     lines.append("key information: " + ", ".join(f"{k} {v}" for k, v in st["key_info_nodes"].items()))
+    typ = st["typicality"]
+    lines.append(f"typicality (critic): {typ['scored_edges']} of {st['intention_edges']} edges scored"
+                 + (f", mean {typ['mean']:.3f}, critic {', '.join(typ['critic_versions'])}"
+                    if typ["scored_edges"] else " (`miko critic score` scores them)"))
     return lines

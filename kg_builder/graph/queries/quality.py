@@ -33,9 +33,10 @@ def set_intention_typicality() -> str:
 
 
 def typicality_summary() -> str:
+    """How many intention edges the critic has scored, their mean, which critic versions."""
     return (
         "MATCH (:Post)-[r]->(:Intention) "
-        "RETURN count(r) AS edges, count(r.typicality) AS scored, avg(r.typicality) AS mean, "
+        "RETURN count(r.typicality) AS scored, avg(r.typicality) AS mean, "
         "collect(DISTINCT r.critic_version) AS versions"
     )
 
