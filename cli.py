@@ -80,6 +80,18 @@ LOAD_OPTS = (
 )
 
 
+def json_report(data: dict[str, Any], json_out: Path | None) -> bool:
+    """Write a report to ``--json OUT``; True when OUT is '-' (stdout: print nothing else)."""
+    if json_out is None:
+        return False
+    text = json.dumps(data, indent=2)
+    if str(json_out) == "-":
+        click.echo(text)
+        return True
+    json_out.write_text(text + "\n", encoding="utf-8")
+    return False
+
+
 def echo_some(lines: list[str], more: str = "") -> None:
     """The first MAX_REPORTED lines on stderr, then how many more there are."""
     for line in lines[:MAX_REPORTED]:
@@ -384,13 +396,7 @@ def eval_cmd(ctx: click.Context, run: Path, references: Path, backbone: str | No
     data = report.as_dict()
     if per_post:
         report.write_csv(per_post)
-    if json_out:
-        text = json.dumps(data, indent=2)
-        if str(json_out) == "-":
-            click.echo(text)
-        else:
-            json_out.write_text(text + "\n", encoding="utf-8")
-    if str(json_out) != "-":
+    if not json_report(data, json_out):
         base = data["baselines"]
         click.echo(f"backbone: {data['backbone']}; {data['posts']} posts, "
                    f"{len(report.pairs)} pairs (kept references); BERTScore F1, 0-100")
@@ -465,12 +471,8 @@ def critic_eval(ctx: click.Context, references: Path | None, critic_path: Path |
     settings = settings_of(ctx)
     report = evaluate_critic(settings, references or settings.data_dir / "miko" / "train.json",
                              critic_path or settings.critic, folds, seed)
-    text = json.dumps(report, indent=2)
-    if json_out and str(json_out) == "-":
-        click.echo(text)
+    if json_report(report, json_out):
         return
-    if json_out:
-        json_out.write_text(text + "\n", encoding="utf-8")
     ceil = report["ceiling"]
     click.echo(f"{report['critic']} {report['version']} ({report['feature_set']}, C={report['C']:g}) "
                f"on {report['posts']} posts, {report['examples']} labels, {folds} folds by post")
@@ -574,12 +576,8 @@ def probe_sarcasm(ctx: click.Context, miko_path: Path | None, sarcasm_path: Path
                            itertools.chain.from_iterable(JsonlReader(r) for r in runs))
     report = run_probe(items, load_embedder(settings), folds, seed)
     report["intentions_from"] = source
-    text = json.dumps(report, indent=2)
-    if json_out and str(json_out) == "-":
-        click.echo(text)
+    if json_report(report, json_out):
         return
-    if json_out:
-        json_out.write_text(text + "\n", encoding="utf-8")
     click.echo(f"{report['tweets']} tweets ({report['sarcastic']} sarcastic), {report['folds']}-fold "
                f"cross-validation by tweet; {report['encoder']} (frozen) + logistic regression")
     click.echo(f"{'input':<26} {'accuracy':>9} {'95% interval':>15} {'F1':>7} {'95% interval':>15}")
