@@ -47,3 +47,38 @@ def test_round_trip_and_refusals(tmp_path: Path) -> None:
         Critic.load(tmp_path / "missing.json")
     with pytest.raises(CriticError, match="train a critic with that model"):
         critic.check_model("some/other-model", 768)
+
+
+def test_train_and_eval_commands_split_by_post(data_dir: Path, tmp_path: Path) -> None:
+    """`miko critic train` then `miko critic eval` on a small release: the folds hold whole
+    posts, the report has the AUC with its interval, the relation alone and the ceiling."""
+    from click.testing import CliRunner
+
+    from cli import main
+    from kg_builder.quality.critic_training import folds
+
+    posts = json.loads((data_dir / "miko" / "train.json").read_text(encoding="utf-8"))[:60]
+    release = tmp_path / "train.json"
+    release.write_text(json.dumps(posts), encoding="utf-8")
+    out = tmp_path / "critic.json"
+    runner = CliRunner()
+    trained = runner.invoke(main, ["critic", "train", "--references", str(release), "--out",
+                                   str(out), "--folds", "3", "--json"])
+    assert trained.exit_code == 0, trained.output
+    info = json.loads(trained.output)
+    assert info["posts"] == 60 and info["trained_on"][0]["file"] == "train.json"
+    assert Critic.load(out).version == info["version"]
+    result = runner.invoke(main, ["critic", "eval", "--references", str(release), "--critic",
+                                  str(out), "--folds", "3", "--json", "-"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["split"] == "by post" and report["posts"] == 60
+    low, high = report["interval"]
+    assert 0.0 <= low <= report["auc"] <= high <= 1.0
+    assert set(report["relation_only"]) >= {"auc", "interval"}
+    assert set(report["ceiling"]) == {"repeated_intentions", "agreeing", "agreement"}
+    groups = ["a", "a", "b", "c", "c", "c", "d"]
+    held = folds(groups, 2, seed=0)
+    for fold in held:  # no post has rows in two folds
+        assert {groups[i] for i in fold}.isdisjoint(
+            {groups[i] for f in held if f is not fold for i in f})
