@@ -58,18 +58,19 @@ def score_graph(driver: Driver, database: str, critic: Critic, *, rescore_all: b
             break
         after = page[-1]["post"]
         summary.posts += len(page)
-        post_vecs, tail_vecs, relations, ids, intentions = [], [], [], [], set()
-        for row in page:
-            for edge in row["edges"]:
-                post_vecs.append(row["embedding"])
-                tail_vecs.append(edge["embedding"])
-                relations.append(edge["relation"])
-                ids.append(edge["id"])
-                intentions.add(edge["intention"])
-        if not ids:
+        rows_with_edges = [row for row in page if row["edges"]]
+        if not rows_with_edges:
             continue
-        scores = critic.score(np.asarray(post_vecs, dtype=np.float32),
-                              np.asarray(tail_vecs, dtype=np.float32), relations)
+        # Each post's vector is converted once and repeated by index, not once per edge.
+        posts = np.asarray([row["embedding"] for row in rows_with_edges], dtype=np.float32)
+        owner = np.repeat(np.arange(len(rows_with_edges)),
+                          [len(row["edges"]) for row in rows_with_edges])
+        edges = [edge for row in rows_with_edges for edge in row["edges"]]
+        ids = [edge["id"] for edge in edges]
+        relations = [edge["relation"] for edge in edges]
+        intentions = {edge["intention"] for edge in edges}
+        tails = np.asarray([edge["embedding"] for edge in edges], dtype=np.float32)
+        scores = critic.score(posts[owner], tails, relations)
         rows = Rows({"id": i, "typicality": round(float(s), 6)}
                     for i, s in zip(ids, scores, strict=True))
         driver.execute_query(q.set_edge_typicality(), {"rows": rows, "critic": critic.name,
