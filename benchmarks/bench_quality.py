@@ -76,8 +76,9 @@ def bench_critic_graph(settings: Settings, replicas: int) -> dict[str, float]:
     if problem:
         sys.exit(f"refusing to wipe this server: {problem}; run via ./scripts/bench.sh")
     db = settings.neo4j_database
-    driver.execute_query("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS",
-                         database_=db)
+    with driver.session(database=db) as session:  # CALL IN TRANSACTIONS needs auto-commit
+        session.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
+                    ).consume()
     embedder = load_embedder(settings)
     init_schema(driver, db, embedder.model_name, embedder.dimension)
     base = [r for r in MikoReader(settings.data_dir / "miko") if isinstance(r, PostRecord)]
