@@ -3,8 +3,9 @@
 The algorithm of the reference implementation (``bert-score``): each sentence's token vectors
 from one layer of the backbone, L2-normalised; precision is the mean over candidate tokens of
 their best cosine with a reference token, recall the mean over reference tokens of their best
-cosine with a candidate token, F1 their harmonic mean; the [CLS] and [SEP] tokens are left out;
-no idf weighting and no baseline rescaling (``bert-score``'s defaults). Why not the package
+cosine with a candidate token, F1 their harmonic mean; the [CLS] and [SEP] tokens take part in
+the matching but not in the means; no idf weighting and no baseline rescaling (``bert-score``'s
+defaults). Why not the package
 itself: its last release (0.3.13, 2023) crashes on an empty candidate with transformers 5, knows
 layer counts only for hub model names, and pulls pandas and matplotlib into the install; the
 dev suite checks this module against it where it is installed.
@@ -71,15 +72,21 @@ class BERTScorer:
         self.batch_size = batch_size
         self.max_tokens = max_tokens
 
-    def token_vectors(self, sentences: Sequence[str]) -> list[Matrix]:
-        """Each sentence's normalised token vectors, special tokens left out (0 rows if empty)."""
-        out: list[Matrix] = [np.zeros((0, 1), dtype=np.float32)] * len(sentences)
+    def token_vectors(self, sentences: Sequence[str]) -> list[tuple[Matrix, Matrix]]:
+        """Each sentence's normalised token vectors (padding removed) and its tokens' weights:
+        1, except 0 for the sentence markers ([CLS], [SEP]), which are matched against but
+        not averaged over, as in ``bert-score``."""
+        empty = (np.zeros((0, 1), dtype=np.float32), np.zeros(0, dtype=np.float32))
+        out: list[tuple[Matrix, Matrix]] = [empty] * len(sentences)
         order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
-        special = set(self._tokenizer.all_special_ids)
+        markers = [i for i in (self._tokenizer.cls_token_id, self._tokenizer.sep_token_id,
+                               self._tokenizer.bos_token_id, self._tokenizer.eos_token_id)
+                   if i is not None]
         for start in range(0, len(order), self.batch_size):
             idx = order[start:start + self.batch_size]
-            batch = self._tokenizer([sentences[i] for i in idx], padding=True, truncation=True,
-                                    max_length=self.max_tokens, return_tensors="pt")
+            batch = self._tokenizer([sentences[i].strip() for i in idx], padding=True,
+                                    truncation=True, max_length=self.max_tokens,
+                                    return_tensors="pt")
             with self._torch.no_grad():
                 hidden = self._model(**batch.to(self.device), output_hidden_states=True
                                      ).hidden_states[self.layer]
@@ -87,8 +94,8 @@ class BERTScorer:
             ids = batch["input_ids"].cpu().numpy()
             mask = batch["attention_mask"].cpu().numpy().astype(bool)
             for row, i in enumerate(idx):
-                keep = mask[row] & ~np.isin(ids[row], list(special))
-                out[i] = np.ascontiguousarray(hidden[row][keep], dtype=np.float32)
+                weights = (~np.isin(ids[row][mask[row]], markers)).astype(np.float32)
+                out[i] = (np.ascontiguousarray(hidden[row][mask[row]], dtype=np.float32), weights)
         return out
 
     def score(self, candidates: Sequence[str], references: Sequence[str]) -> Scores:
@@ -100,11 +107,11 @@ class BERTScorer:
         n = len(candidates)
         p, r, f = np.zeros(n), np.zeros(n), np.zeros(n)
         for k, (cand, ref) in enumerate(zip(candidates, references, strict=True)):
-            c, rf = vectors[cand], vectors[ref]
-            if not len(c) or not len(rf) or not cand.strip() or not ref.strip():
+            (c, wc), (rf, wr) = vectors[cand], vectors[ref]
+            if not cand.strip() or not ref.strip() or not wc.sum() or not wr.sum():
                 continue
             sim = c @ rf.T
-            p[k] = float(sim.max(axis=1).mean())
-            r[k] = float(sim.max(axis=0).mean())
+            p[k] = float(sim.max(axis=1) @ wc / wc.sum())
+            r[k] = float(sim.max(axis=0) @ wr / wr.sum())
             f[k] = 2 * p[k] * r[k] / (p[k] + r[k]) if p[k] + r[k] > 0 else 0.0
         return Scores(p, r, f)

@@ -117,3 +117,27 @@ def test_a_post_is_never_matched_to_another_post_with_the_same_text(scorer: BERT
     assert [(p.post_id, p.candidate) for p in report.pairs] == [
         ("miko:train:2", "cheer for a football team.")]
     assert report.unmatched_posts == 1 and report.pairs[0].f1["model"] > 0.999
+
+
+def test_our_bertscore_matches_the_bert_score_package(scorer: BERTScorer, release: Any) -> None:
+    """The same backbone and layer through `bert-score` 0.3.13 (the reference implementation)
+    gives the same F1 on MIKO intention pairs, within its padding artefact (it lets a padded
+    position's zero win a token's maximum)."""
+    import os
+
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    import bert_score
+
+    from kg_builder.core.relations import split_tail
+    from kg_builder.embeddings.base import resolve_model_path
+
+    _, posts = release
+    tails = [split_tail(rel, p["intentions"][key])[0] for p in posts
+             for key, rel in MIKO_KEY_TO_RELATION.items() if key in p["intentions"]]
+    cands, refs = tails[:-1], tails[1:]
+    ours = scorer.score(cands, refs).f1
+    _, _, theirs = bert_score.score(cands, refs, model_type=resolve_model_path("all-MiniLM-L6-v2"),
+                                    num_layers=scorer.layer, batch_size=64)
+    diff = abs(theirs.numpy() - ours)
+    assert len(cands) > 300
+    assert diff.max() < 0.005 and diff.mean() < 0.0005, (diff.max(), diff.mean())
