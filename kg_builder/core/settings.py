@@ -119,7 +119,7 @@ class Settings(BaseSettings):
     api_query_cache_size: int = Field(default=1024, ge=0, description="Embedded query texts kept.")
     api_query_embedder: str = Field(
         default="auto",
-        description="Query embedder: onnx (int8 ONNX Runtime export), torch, or auto (onnx if "
+        description="Query embedder: onnx (fp32 ONNX Runtime export), torch, or auto (onnx if "
         "its vectors agree with torch's, else torch).",
     )
 

@@ -25,7 +25,7 @@ def load_embedder(settings: Settings) -> SentenceTransformerEmbedder:
 def load_query_embedder(settings: Settings) -> Embedder:
     """The embedder for one query text at a time (MIKO_API_QUERY_EMBEDDER).
 
-    ``auto`` uses the int8 ONNX Runtime export when its vectors agree with torch's (cosine >=
+    ``auto`` uses the fp32 ONNX Runtime export when its vectors agree with torch's (cosine >=
     0.99), else torch; ``onnx`` insists on the export; ``torch`` never tries it.
     """
     torch_model = load_embedder(settings)
