@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from neo4j import Driver, RoutingControl
+from neo4j import Driver
 from pydantic import BaseModel, ConfigDict, Field
 
 from kg_builder.core.errors import KGBuilderError
 from kg_builder.core.key_info import KeyInfoKind
 from kg_builder.core.relations import RELATION_SPECS, Relation
 from kg_builder.graph.queries import quality as q
+from kg_builder.quality.paging import post_pages
 
 SYSTEM = ("You infer the intentions behind social-media posts. Answer with one sentence that "
           "starts with the template you are given.")
@@ -102,13 +103,7 @@ def export_sft(driver: Driver, database: str, out: Path, *, min_typicality: floa
     files = {name: (out / f"{name}.jsonl").open("w", encoding="utf-8")
              for name in ("train", "valid")}
     try:
-        after = ""
-        while True:
-            rows, _, _ = driver.execute_query(q.export_page(), {**params, "after": after},
-                                              database_=database, routing_=RoutingControl.READ)
-            if not rows:
-                break
-            after = rows[-1]["id"]
+        for rows in post_pages(driver, database, q.export_page(), params):
             for row in rows:
                 intentions: dict[Relation, str] = {}
                 for item in sorted(row["intentions"], key=lambda i: (i["relation"], i["text"])):

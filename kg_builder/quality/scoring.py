@@ -21,6 +21,7 @@ from kg_builder.graph.queries import admin
 from kg_builder.graph.queries import quality as q
 from kg_builder.graph.queries.write import Rows
 from kg_builder.quality.critic import Critic
+from kg_builder.quality.paging import post_pages
 
 
 @dataclass
@@ -47,16 +48,10 @@ def score_graph(driver: Driver, database: str, critic: Critic, *, rescore_all: b
     critic.check_model(records[0]["model"], int(records[0]["dimension"]))
     summary = ScoreSummary(critic.name, critic.version)
     started = time.perf_counter()
-    after = ""
     bar = tqdm(unit="edge", desc="scoring", file=sys.stderr,
                disable=(not sys.stderr.isatty()) if progress is None else not progress)
     params = {"version": critic.version, "all": rescore_all, "limit": page_posts}
-    while True:
-        page, _, _ = driver.execute_query(q.edges_to_score_page(), {**params, "after": after},
-                                          database_=database, routing_=RoutingControl.READ)
-        if not page:
-            break
-        after = page[-1]["post"]
+    for page in post_pages(driver, database, q.edges_to_score_page(), params, key="post"):
         summary.posts += len(page)
         rows_with_edges = [row for row in page if row["edges"]]
         if not rows_with_edges:
