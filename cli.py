@@ -17,7 +17,7 @@ import click
 from pydantic import ValidationError
 
 from kg_builder.core.errors import KGBuilderError, LoadInterruptedError, SettingsError
-from kg_builder.core.settings import Settings
+from kg_builder.core.settings import DEFAULT_LOCAL_PASSWORD, Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 MAX_REPORTED = 100
@@ -586,6 +586,181 @@ def probe_sarcasm(ctx: click.Context, miko_path: Path | None, sarcasm_path: Path
         f1_lo, f1_hi = v["f1_interval"]
         click.echo(f"{name:<26} {v['accuracy']:>9.2f} [{acc_lo:>5.1f}, {acc_hi:>5.1f}] "
                    f"{v['f1']:>7.2f} [{f1_lo:>5.1f}, {f1_hi:>5.1f}]")
+
+
+@main.group("annotate")
+def annotate_group() -> None:
+    """Human judgement in Label Studio: export a sample, import the judgements, select, report.
+
+    Uses MIKO_LABEL_STUDIO_URL and MIKO_LABEL_STUDIO_TOKEN, or the local Label Studio that
+    `miko annotate serve` runs (pip install 'miko-kg[annotate]').
+    """
+
+
+def echo_rejected(rejected: list[Any], what: str) -> None:
+    """Each rejected item with its location and reason, then a non-zero exit."""
+    if rejected:
+        echo_some([f"{r.location()}: {r.reason}" for r in rejected])
+        raise click.ClickException(f"{len(rejected)} {what} rejected (see above); the rest was done")
+
+
+def label_studio(ctx: click.Context) -> Any:
+    from kg_builder.annotation.client import LabelStudioClient
+    from kg_builder.annotation.server import endpoint
+
+    return LabelStudioClient(endpoint(settings_of(ctx)))
+
+
+def say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@command(annotate_group, "serve")
+def annotate_serve(ctx: click.Context) -> None:
+    """Start a local Label Studio on 127.0.0.1 (SQLite under the cache folder) in the background."""
+    from kg_builder.annotation.server import LocalLabelStudio
+
+    settings = settings_of(ctx)
+    if settings.label_studio_url:
+        click.echo(f"MIKO_LABEL_STUDIO_URL is set ({settings.label_studio_url}): miko uses that "
+                   "Label Studio and starts none")
+        return
+    local = LocalLabelStudio(settings)
+    started = local.start(progress=say)
+    default = settings.label_studio_password.get_secret_value() == DEFAULT_LOCAL_PASSWORD
+    click.echo(f"Label Studio {'started' if started else 'already running'}: {local.url}\n"
+               f"  log in as {settings.label_studio_user} with the password in "
+               f"MIKO_LABEL_STUDIO_PASSWORD{f' ({DEFAULT_LOCAL_PASSWORD})' if default else ''}\n"
+               f"  data and log: {local.data}; API token in {local.tokenfile}\n"
+               "  stop it with `miko annotate stop`")
+
+
+@command(annotate_group, "stop")
+def annotate_stop(ctx: click.Context) -> None:
+    """Stop the local Label Studio."""
+    from kg_builder.annotation.server import LocalLabelStudio
+
+    click.echo("stopped" if LocalLabelStudio(settings_of(ctx)).stop() else "not running")
+
+
+@command(annotate_group, "export",
+         click.option("--sample", type=click.IntRange(1, 1_000_000), required=True,
+                      help="Number of posts to sample."),
+         click.option("--seed", type=int, default=0, show_default=True),
+         click.option("--relation", help="Only this relation's intentions (default: all ten)."),
+         click.option("--source", help="Only intention edges of this source (model run or release)."),
+         images_opt,
+         click.option("--title", help="Project title (default: from the sample's options)."),
+         json_opt)
+def annotate_export(ctx: click.Context, sample: int, seed: int, relation: str | None,
+                    source: str | None, images_dir: Path | None, title: str | None,
+                    as_json: bool) -> None:
+    """Create or update a Label Studio project with a seeded sample of the graph's posts."""
+    from kg_builder.annotation.service import export_sample
+    from kg_builder.core.relations import Relation
+    from kg_builder.loading.service import graph
+
+    settings = settings_of(ctx)
+    rel = Relation.parse(relation) if relation else None
+    client = label_studio(ctx)
+    with graph(settings) as driver:
+        result = export_sample(driver, settings.neo4j_database, client, sample=sample, seed=seed,
+                               relation=rel, source=source, images_dir=images_dir, title=title,
+                               progress=None if as_json else say)
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+    else:
+        click.echo(f"project {result.project_id} ({result.title!r}, "
+                   f"{'created' if result.created else 'updated'}): {result.tasks:,} tasks of "
+                   f"{result.posts:,} posts, {result.added:,} new; {result.images:,} new with their "
+                   f"image\n  annotate at {result.url}\n  then: miko annotate import --project "
+                   f"{result.project_id}")
+    echo_rejected(result.rejected, "images")
+
+
+@command(annotate_group, "import",
+         click.option("--project", type=int, required=True, help="Label Studio project number."),
+         json_opt)
+def annotate_import(ctx: click.Context, project: int, as_json: bool) -> None:
+    """Bring every submitted annotation of a project onto its intention edges (idempotent)."""
+    from kg_builder.annotation.service import import_annotations
+    from kg_builder.loading.service import graph
+
+    settings = settings_of(ctx)
+    client = label_studio(ctx)
+    with graph(settings) as driver:
+        result = import_annotations(driver, settings.neo4j_database, client, project,
+                                    progress=None if as_json else say)
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+    else:
+        click.echo(f"project {project}: {result.read:,} annotations read from {result.tasks:,} "
+                   f"tasks; {result.annotations:,} judgements on {result.intentions:,} intention "
+                   f"edges now ({result.changed:,} edges changed by this import)")
+    echo_rejected(result.rejected, "judgements")
+
+
+@command(annotate_group, "select",
+         click.option("--min-total", type=float, default=5.0, show_default=True,
+                      help="Stage 2: a post is a candidate when its intentions' total score "
+                      "exceeds this."),
+         click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+                      help="MIKO release-format JSON file to write."), json_opt)
+def annotate_select(ctx: click.Context, min_total: float, out: Path, as_json: bool) -> None:
+    """The paper's two-stage selection of the judged posts, written in the MIKO format."""
+    from kg_builder.annotation.service import select
+    from kg_builder.loading.service import graph
+
+    settings = settings_of(ctx)
+    with graph(settings) as driver:
+        result = select(driver, settings.neo4j_database, out, min_total=min_total)
+    data = result.as_dict()
+    click.echo(json.dumps(data, indent=2) if as_json else
+               f"{result.candidates:,} of {result.judged_posts:,} judged posts total more than "
+               f"{min_total:g}; {result.kept_intentions:,} intentions kept (judged high typicality "
+               f"by most annotators); written to {out}\n  read it back: miko load-release {out}; "
+               f"score a run against it: miko eval RUN --references {out}")
+
+
+@command(annotate_group, "report", json_opt,
+         click.option("--png", type=click.Path(dir_okay=False, path_type=Path),
+                      help="Draw the distribution per relation (the paper's Figure 4) here."))
+def annotate_report(ctx: click.Context, as_json: bool, png: Path | None) -> None:
+    """Judgements per relation (high / low typicality / implausible) and annotator agreement."""
+    from kg_builder.annotation.service import chart, report
+    from kg_builder.loading.service import graph
+
+    settings = settings_of(ctx)
+    with graph(settings) as driver:
+        data = report(driver, settings.neo4j_database)
+    if png:
+        try:
+            chart(data, png)
+        except ImportError as exc:
+            raise click.ClickException(f"the chart needs matplotlib: pip install "
+                                       f"'miko-kg[annotate]' ({exc})") from exc
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+
+    def pct(v: float | None) -> str:
+        return "-" if v is None else f"{100 * v:.1f}%"
+
+    click.echo(f"{data['annotated_intentions']:,} judged intentions, {data['annotators']} annotators")
+    click.echo(f"{'relation':<9} {'n':>6} {'high':>7} {'low':>7} {'implaus.':>8} {'agree':>7} {'alpha':>6}")
+    for rel, v in data["relations"].items():
+        n = v["judgements"]
+        if not n:
+            continue
+        alpha = "-" if v["alpha"] is None else f"{v['alpha']:.2f}"
+        click.echo(f"{rel:<9} {n:>6} {pct(v['high'] / n):>7} {pct(v['low'] / n):>7} "
+                   f"{pct(v['implausible'] / n):>8} {pct(v['pairwise_agreement']):>7} {alpha:>6}")
+    agreement = data["agreement"]
+    alpha = "-" if agreement["alpha"] is None else f"{agreement['alpha']:.2f}"
+    click.echo(f"agreement over {agreement['intentions_with_2_or_more']:,} intentions with two or "
+               f"more judgements: pairwise {pct(agreement['pairwise'])}, Krippendorff's alpha {alpha}")
+    if png:
+        click.echo(f"chart: {png}")
 
 
 @command(main, "serve", click.option("--host", help="Interface (default: MIKO_API_HOST, 127.0.0.1)."),

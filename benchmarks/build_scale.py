@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -45,7 +46,7 @@ class NoisyEmbedder:
         self.noise = noise
         self.model_name = base.model_name
         self.dimension = base.dimension
-        self.table: dict[str, np.ndarray] = {}
+        self.table: dict[str, np.ndarray[Any, Any]] = {}
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         keys = [SUFFIX.sub("", t) for t in texts]

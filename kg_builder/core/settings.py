@@ -137,6 +137,25 @@ class Settings(BaseSettings):
     critic_enabled: bool = Field(
         default=True, description="Score every intention edge with the critic at load and ingest.")
 
+    # --- human judgement (miko annotate) ---------------------------------------------------
+    label_studio_url: str | None = Field(
+        default=None, description="An existing Label Studio (http://HOST:PORT). Unset: the one "
+        "`miko annotate serve` runs on 127.0.0.1.")
+    label_studio_token: SecretStr = Field(
+        default=SecretStr(""), description="API token of that Label Studio (Account & Settings); "
+        "the local one's is made and kept by `miko annotate serve`.")
+    label_studio_data_dir: Path | None = Field(
+        default=None, description="Data folder of the local Label Studio (default: "
+        "CACHE_DIR/label-studio).")
+    label_studio_port: int = Field(default=8089, ge=1, le=65535,
+                                   description="Port of the local Label Studio.")
+    label_studio_user: str = Field(default="admin@miko.local",
+                                   description="Login (e-mail) of the local Label Studio.")
+    label_studio_password: SecretStr = Field(
+        default=SecretStr(DEFAULT_LOCAL_PASSWORD), description="Password of that login, set when "
+        "the local Label Studio first starts.")
+    label_studio_start_timeout_s: float = Field(default=180.0, gt=0)
+
     @field_validator("write_batch_size", "embedding_batch_size")
     @classmethod
     def _positive(cls, value: int) -> int:

@@ -1,10 +1,10 @@
 """Architecture contracts: which package may import which, and where Cypher may be written.
 
 The API (``kg_api``) reads the graph; it stands on kg_builder's core, graph and embeddings and
-never on generation or loading. Inside kg_builder, imports point downhill:
-core <- graph, embeddings <- loading <- generation, quality. Cypher lives in ``kg_builder/graph/queries/``
-(and the schema DDL in ``schema/neo4j.cypher``); tests and benchmarks may hold Cypher to check
-the graph and to drive the peers they measure.
+never on generation or loading. Inside kg_builder, imports point downhill: core <- graph,
+embeddings <- loading <- generation, quality <- annotation. Cypher lives in
+``kg_builder/graph/queries/`` (and the schema DDL in ``schema/neo4j.cypher``); tests and
+benchmarks may hold Cypher to check the graph and to drive the peers they measure.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ ALLOWED: dict[str, set[str]] = {
     "kg_builder.generation": {"kg_builder.core", "kg_builder.loading"},
     "kg_builder.quality": {"kg_builder.core", "kg_builder.graph", "kg_builder.embeddings",
                            "kg_builder.loading"},
+    "kg_builder.annotation": {"kg_builder.core", "kg_builder.graph", "kg_builder.loading",
+                              "kg_builder.quality"},
     "kg_api": {"kg_builder.core", "kg_builder.graph", "kg_builder.embeddings"},
 }
 FIRST_PARTY = ("kg_builder", "kg_api", "cli")
