@@ -53,6 +53,21 @@ def check_label(value: int | None) -> int | None:
     return value
 
 
+def check_human_score(value: float | None) -> float | None:
+    """A threshold on the annotators' mean score: null or a number from -1 to 1."""
+    if value is not None and not -1.0 <= value <= 1.0:
+        raise BadInputError(f"`minHumanScore` must be between -1 and 1, got {value}")
+    return value
+
+
+def check_human_label(value: int | None) -> int | None:
+    """A filter on the annotators' majority: null, 1, 0 or -1."""
+    if value is not None and value not in (1, 0, -1):
+        raise BadInputError(f"`humanLabel` must be 1 (high typicality), 0 (low) or -1 "
+                            f"(implausible), got {value}")
+    return value
+
+
 def lucene_terms(text: str) -> str:
     """User text as a safe Lucene query: specials escaped, operators lower-cased (plain terms)."""
     cleaned = "".join("\\" + ch if ch in _LUCENE_SPECIAL else ch for ch in text.lower())

@@ -35,7 +35,8 @@ from kg_builder.graph.rows import (
 PostsOfKey = tuple[str, str | None, int]  # intention id, cursor, limit
 SimilarIntentionsKey = tuple[str, Relation | None, int, float | None]  # id, scope, k, min typicality
 # post id, relation (or all), min typicality, benchmark label
-PostIntentionsKey = tuple[str, Relation | None, float | None, int | None]
+# (post, relation, min typicality, benchmark label, min human score, human label)
+PostIntentionsKey = tuple[str, Relation | None, float | None, int | None, float | None, int | None]
 OVERFETCH = 10  # a typicality-filtered vector search examines this many times k neighbours
 
 
@@ -154,12 +155,13 @@ class GraphRepository:
     ) -> list[list[IntentionLinkRow]]:
         rows = await self.read(q.intentions_of_posts(), keys=Rows(
             {"post": post, "type": rel.rel_type if rel else None, "min_typicality": low,
-             "label": label} for post, rel, low, label in keys))
-        found = {(r["post"], r["type"], r["min_typicality"], r["label"]): r["links"]
-                 for r in rows}
-        return [[IntentionLinkRow.from_map(link)
-                 for link in found.get((post, rel.rel_type if rel else None, low, label), [])]
-                for post, rel, low, label in keys]
+             "label": label, "min_human": human, "human_label": human_label}
+            for post, rel, low, label, human, human_label in keys))
+        found = {(r["post"], r["type"], r["min_typicality"], r["label"], r["min_human"],
+                  r["human_label"]): r["links"] for r in rows}
+        return [[IntentionLinkRow.from_map(link) for link in found.get(
+                    (post, rel.rel_type if rel else None, low, label, human, human_label), [])]
+                for post, rel, low, label, human, human_label in keys]
 
     async def key_info_of_posts(self, ids: list[str]) -> list[list[KeyInfoRow]]:
         rows = await self.read(q.key_info_of_posts(), ids=ids)

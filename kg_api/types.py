@@ -12,10 +12,19 @@ from typing import Generic, TypeVar
 import strawberry
 
 from kg_api.context import Context, Ctx
-from kg_api.inputs import check_label, check_typicality, decode_cursor, encode_cursor, wants
+from kg_api.inputs import (
+    check_human_label,
+    check_human_score,
+    check_label,
+    check_typicality,
+    decode_cursor,
+    encode_cursor,
+    wants,
+)
 from kg_builder.core.key_info import KeyInfoKind as KeyInfoKindEnum
 from kg_builder.core.relations import Relation as RelationEnum
 from kg_builder.graph.rows import (
+    HumanJudgementRow,
     ImageRow,
     IntentionHitRow,
     IntentionLinkRow,
@@ -169,6 +178,28 @@ class Intention:
                                         min_typicality)
 
 
+@strawberry.type(description="One annotator's judgement: 1 high typicality, 0 low, -1 implausible.")
+class HumanVote:
+    annotator: str = strawberry.field(description="Label Studio host#project/annotator.")
+    score: int
+    time: str = strawberry.field(description="When the annotation was last changed (ISO-8601).")
+
+
+@strawberry.type(description="People's judgements of one intention for one post.")
+class HumanJudgement:
+    score: float = strawberry.field(description="The annotators' mean score, -1 to 1.")
+    label: int | None = strawberry.field(
+        description="The score most annotators gave (more than half); null without a majority.")
+    agreement: float | None = strawberry.field(
+        description="Share of votes equal to the most common score; null with one vote.")
+    votes: list[HumanVote]
+
+    @classmethod
+    def from_row(cls, row: HumanJudgementRow) -> HumanJudgement:
+        return cls(score=row.score, label=row.label, agreement=row.agreement,
+                   votes=[HumanVote(annotator=v.judge, score=v.score, time=v.time) for v in row.votes])
+
+
 @strawberry.type(description="A post's link to one of its intentions, with its provenance.")
 class PostIntention:
     relation: Relation  # type: ignore[valid-type]
@@ -183,13 +214,17 @@ class PostIntention:
     model: str | None
     prompt_version: str | None
     intention: Intention
+    human: HumanJudgement | None = strawberry.field(
+        description="People's judgements of this intention for this post (Label Studio, "
+        "`miko annotate import`); null until judged. Beside the critic's `typicality`.")
 
     @classmethod
     def from_row(cls, row: IntentionLinkRow) -> PostIntention:
         return cls(relation=row.intention.relation, text=row.text, label=row.label,
                    label_votes=row.label_votes, typicality=row.typicality, critic=row.critic,
                    source=row.source, model=row.model,
-                   prompt_version=row.prompt_version, intention=Intention.from_row(row.intention))
+                   prompt_version=row.prompt_version, intention=Intention.from_row(row.intention),
+                   human=HumanJudgement.from_row(row.human) if row.human else None)
 
 
 @strawberry.type
@@ -204,13 +239,17 @@ class Post:
         return cls(id=strawberry.ID(row.id), text=row.text, source=row.source, split=row.split)
 
     @strawberry.field(description="The post's intentions, optionally of one relation, at or "
-                      "above a typicality, with a benchmark label.")
+                      "above a critic typicality, with a benchmark label, at or above the "
+                      "annotators' mean score (-1 to 1) or with their majority label.")
     async def intentions(self, info: Ctx, relation: Relation | None = None,  # type: ignore[valid-type]
                          min_typicality: float | None = None,
-                         label: int | None = None) -> list[PostIntention]:
+                         label: int | None = None,
+                         min_human_score: float | None = None,
+                         human_label: int | None = None) -> list[PostIntention]:
         rel = RelationEnum(relation) if relation is not None else None
         links = await info.context.loaders.intentions.load(
-            (str(self.id), rel, check_typicality(min_typicality), check_label(label)))
+            (str(self.id), rel, check_typicality(min_typicality), check_label(label),
+             check_human_score(min_human_score), check_human_label(human_label)))
         return [PostIntention.from_row(link) for link in links]
 
     @strawberry.field(description="Concept, action, object, emotion and keywords of the post.")

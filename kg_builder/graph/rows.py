@@ -43,6 +43,33 @@ class IntentionRow:
 
 
 @dataclass(frozen=True, slots=True)
+class HumanVoteRow:
+    judge: str  # "<Label Studio host>#<project>/<annotator>"
+    score: int
+    time: str
+
+
+@dataclass(frozen=True, slots=True)
+class HumanJudgementRow:
+    """People's judgements of one intention for one post (``miko annotate import``)."""
+
+    score: float
+    label: int | None
+    agreement: float | None
+    votes: tuple[HumanVoteRow, ...]
+
+    @classmethod
+    def from_edge(cls, edge: Map) -> HumanJudgementRow | None:
+        judges = edge.get("judges") or []
+        if not judges or edge.get("human_score") is None:
+            return None
+        votes = tuple(HumanVoteRow(j, int(s), str(t)) for j, s, t in zip(
+            judges, edge.get("judge_scores") or [], edge.get("judge_times") or [], strict=False))
+        return cls(score=float(edge["human_score"]), label=edge.get("human_label"),
+                   agreement=edge.get("human_agreement"), votes=votes)
+
+
+@dataclass(frozen=True, slots=True)
 class IntentionLinkRow:
     """A post's edge to one of its intentions: the edge's properties and the intention.
 
@@ -59,6 +86,7 @@ class IntentionLinkRow:
     intention: IntentionRow
     typicality: float | None = None
     critic: str | None = None
+    human: HumanJudgementRow | None = None
 
     @classmethod
     def from_map(cls, m: Map) -> IntentionLinkRow:
@@ -68,7 +96,8 @@ class IntentionLinkRow:
         return cls(text=edge.get("text") or node.text, label=edge.get("label"),
                    label_votes=edge.get("label_votes"), source=edge.get("source"),
                    model=edge.get("model"), prompt_version=edge.get("prompt_version"),
-                   intention=node, typicality=edge.get("typicality"), critic=critic)
+                   intention=node, typicality=edge.get("typicality"), critic=critic,
+                   human=HumanJudgementRow.from_edge(edge))
 
 
 @dataclass(frozen=True, slots=True)
