@@ -510,10 +510,14 @@ def export_group() -> None:
                       help="Only intention edges the critic scored at or above this (0-1)."),
          click.option("--label", type=click.Choice(["0", "1"]),
                       help="Only intention edges with this benchmark label (1: kept)."),
+         click.option("--human-label", type=click.Choice(["1", "0", "-1"]),
+                      help="Only intention edges most annotators gave this score (`miko "
+                      "annotate import`; 1: high typicality)."),
          click.option("--valid-fraction", type=float, default=0.05, show_default=True),
          click.option("--seed", type=int, default=0, show_default=True), json_opt)
 def export_sft_cmd(ctx: click.Context, out: Path, min_typicality: float | None,
-                   label: str | None, valid_fraction: float, seed: int, as_json: bool) -> None:
+                   label: str | None, human_label: str | None, valid_fraction: float, seed: int,
+                   as_json: bool) -> None:
     """Instruction-tuning JSONL (chat messages): one multi-turn conversation per post."""
     from kg_builder.loading.service import graph
     from kg_builder.quality.export import export_sft
@@ -522,6 +526,7 @@ def export_sft_cmd(ctx: click.Context, out: Path, min_typicality: float | None,
     with graph(settings) as driver:
         summary = export_sft(driver, settings.neo4j_database, out, min_typicality=min_typicality,
                              label=int(label) if label is not None else None,
+                             human_label=int(human_label) if human_label is not None else None,
                              valid_fraction=valid_fraction, seed=seed)
     data = summary.as_dict()
     click.echo(json.dumps(data, indent=2) if as_json else
@@ -662,8 +667,7 @@ def annotate_export(ctx: click.Context, sample: int, seed: int, relation: str | 
 
     settings = settings_of(ctx)
     rel = Relation.parse(relation) if relation else None
-    client = label_studio(ctx)
-    with graph(settings) as driver:
+    with label_studio(ctx) as client, graph(settings) as driver:
         result = export_sample(driver, settings.neo4j_database, client, sample=sample, seed=seed,
                                relation=rel, source=source, images_dir=images_dir, title=title,
                                progress=None if as_json else say)
@@ -687,8 +691,7 @@ def annotate_import(ctx: click.Context, project: int, as_json: bool) -> None:
     from kg_builder.loading.service import graph
 
     settings = settings_of(ctx)
-    client = label_studio(ctx)
-    with graph(settings) as driver:
+    with label_studio(ctx) as client, graph(settings) as driver:
         result = import_annotations(driver, settings.neo4j_database, client, project,
                                     progress=None if as_json else say)
     if as_json:

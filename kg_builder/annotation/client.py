@@ -4,7 +4,10 @@ takes a few seconds and comes with the `annotate` extra)."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from types import TracebackType
 from typing import Any
+
+import httpx
 
 from kg_builder.annotation.server import INSTALL_HINT, Endpoint
 from kg_builder.core.errors import AnnotationError
@@ -24,11 +27,13 @@ class LabelStudioClient:
         self.endpoint = endpoint
         self._api_error = ApiError
         self._task = ImportApiRequest
+        self._http = httpx.Client(timeout=timeout_s, follow_redirects=True)
         self.ls = LabelStudio(  # type: ignore[no-untyped-call]  # the SDK's subclass is untyped
-           base_url=endpoint.url, api_key=endpoint.token, timeout=timeout_s)
+            base_url=endpoint.url, api_key=endpoint.token, httpx_client=self._http)
         try:
             self.me = self.ls.users.whoami()
         except ApiError as exc:
+            self.close()
             if exc.status_code in (401, 403):
                 raise AnnotationError(
                     f"Label Studio at {endpoint.url} refuses the API token ({exc.status_code}): "
@@ -39,7 +44,18 @@ class LabelStudioClient:
             raise AnnotationError(f"Label Studio at {endpoint.url}: {exc.status_code} {exc.body}"
                                   ) from exc
         except Exception as exc:  # connection refused, DNS, TLS: the SDK's httpx errors
+            self.close()
             raise AnnotationError(f"cannot reach Label Studio at {endpoint.url}: {exc}") from exc
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> LabelStudioClient:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
 
     # -- projects ------------------------------------------------------------------------
     def find_project(self, title: str) -> int | None:

@@ -89,7 +89,8 @@ class ExportSummary:
 
 
 def export_sft(driver: Driver, database: str, out: Path, *, min_typicality: float | None = None,
-               label: int | None = None, valid_fraction: float = 0.05, seed: int = 0,
+               label: int | None = None, human_label: int | None = None,
+               valid_fraction: float = 0.05, seed: int = 0,
                page_posts: int = 1000) -> ExportSummary:
     if not 0.0 <= valid_fraction < 1.0:
         raise KGBuilderError(f"--valid-fraction must be in [0, 1), got {valid_fraction}")
@@ -98,8 +99,10 @@ def export_sft(driver: Driver, database: str, out: Path, *, min_typicality: floa
     out.mkdir(parents=True, exist_ok=True)
     summary = ExportSummary(out)
     kinds = {kind.rel_type: kind for kind in KeyInfoKind}
+    if human_label not in (None, 1, 0, -1):
+        raise KGBuilderError(f"--human-label must be 1, 0 or -1, got {human_label}")
     params = {"limit": page_posts, "key_types": sorted(kinds), "min_typicality": min_typicality,
-              "label": label}
+              "label": label, "human_label": human_label}
     files = {name: (out / f"{name}.jsonl").open("w", encoding="utf-8")
              for name in ("train", "valid")}
     try:
@@ -122,7 +125,8 @@ def export_sft(driver: Driver, database: str, out: Path, *, min_typicality: floa
         for fh in files.values():
             fh.close()
     manifest = {**summary.as_dict(), "format": "chat messages (system, then user/assistant per "
-                "relation)", "filters": {"min_typicality": min_typicality, "label": label},
+                "relation)", "filters": {"min_typicality": min_typicality, "label": label,
+                                 "human_label": human_label},
                 "valid_fraction": valid_fraction, "seed": seed,
                 "schema": SftRecord.model_json_schema()}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")

@@ -132,7 +132,7 @@ def test_sft_export_validates_and_splits_by_post(scored: Any, settings: Any, tmp
                        valid_fraction=0.2, seed=3)
     assert again.posts == summary.posts
     manifest = json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["filters"] == {"min_typicality": 0.7, "label": None}
+    assert manifest["filters"] == {"min_typicality": 0.7, "label": None, "human_label": None}
     assert manifest["schema"]["title"] == "SftRecord"
 
 

@@ -52,6 +52,7 @@ def export_page() -> str:
         "[(p)-[k]->(n) WHERE type(k) IN $key_types | {type: type(k), name: "
         "coalesce(n.display, n.name)}] AS key_info, "
         "[(p)-[r]->(i:Intention) WHERE ($min_typicality IS NULL OR r.typicality >= "
-        "$min_typicality) AND ($label IS NULL OR r.label = $label) | "
+        "$min_typicality) AND ($label IS NULL OR r.label = $label) "
+        "AND ($human_label IS NULL OR r.human_label = $human_label) | "
         "{relation: i.relation, text: coalesce(r.text, i.text)}] AS intentions"
     )
