@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import neo4j
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 from strawberry.asgi import GraphQL
 
 from kg_api.context import Context
@@ -60,6 +63,15 @@ class State:
             user="the API embeds queries with") if recorded else None
 
 
+GRAPHIQL_DIR = Path(__file__).parent / "static" / "graphiql"
+GRAPHIQL_PATH = "/graphiql-static"
+
+
+@functools.cache
+def graphiql_html() -> str:
+    return (GRAPHIQL_DIR / "index.html").read_text(encoding="utf-8")
+
+
 class MikoGraphQL(GraphQL[Context, None]):
     def __init__(self, state: State) -> None:
         super().__init__(build_schema(state.settings),
@@ -84,6 +96,11 @@ class MikoGraphQL(GraphQL[Context, None]):
                 response.status_code = 503
                 response.headers["retry-after"] = "2"
         return response
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """GraphiQL from the files shipped in the package: the page works offline."""
+        static = f"{request.scope.get('root_path', '')}{GRAPHIQL_PATH}"
+        return HTMLResponse(graphiql_html().replace("__STATIC__", static))
 
     async def get_context(self, request: Any, response: Any) -> Context:
         st = self.state
@@ -174,6 +191,8 @@ def create_app(settings: Settings | None = None, driver: neo4j.AsyncDriver | Non
             Route("/graphql", MikoGraphQL(state), methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            *([Mount(GRAPHIQL_PATH, StaticFiles(directory=GRAPHIQL_DIR), name="graphiql")]
+              if settings.api_graphiql else []),
         ],
         lifespan=lifespan,
         exception_handlers=handlers,

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import shutil
+import socket
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -65,3 +69,68 @@ def test_neo4j_browser_opens_connects_and_shows_the_graph(
     page.wait_for_selector("text=X_WANT (1)", timeout=10_000)
     page.wait_for_selector("text=O_REACT (1)", timeout=10_000)
     page.screenshot(path=str(tmp_path / "browser.png"))
+
+
+@contextmanager
+def serving_api(settings: Any, embedder: Any) -> Iterator[str]:
+    """The API on a free loopback port, in a thread: what a browser would reach."""
+    import uvicorn
+
+    from kg_api.app import create_app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, embedder=embedder), host="127.0.0.1",
+                                           port=port, log_level="critical",
+                                           timeout_graceful_shutdown=1))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "the API did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_graphiql_works_offline_runs_a_query_and_documents_the_schema(
+    page: Any, settings: Any, driver: Any, embedder: Any, tmp_path: Path
+) -> None:
+    from kg_builder.core.models import IntentionRecord, PostRecord
+    from kg_builder.core.relations import Relation
+    from kg_builder.loading.loader import GraphLoader
+
+    post = PostRecord(id="graphiql:1", text="Front row at the concert tonight", source="browsertest",
+                      intentions=[IntentionRecord(
+                          relation=Relation.X_WANT,
+                          text="After posting this Tweet, the user wants to share the excitement.")])
+    GraphLoader(driver, embedder, settings.neo4j_database, defer_vector_indexes=False).load(
+        [post], progress=False)
+    outside: list[str] = []
+    with serving_api(settings, embedder) as base:
+        def only_local(route: Any) -> None:
+            if route.request.url.startswith((base, "data:", "blob:")):
+                route.continue_()
+            else:
+                outside.append(route.request.url)
+                route.abort()
+
+        page.route("**/*", only_local)
+        page.goto(f"{base}/graphql", wait_until="networkidle", timeout=60_000)
+        page.wait_for_selector(".graphiql-editor", timeout=30_000)
+        assert "RelationSearch" in page.inner_text(".graphiql-query-editor")  # the prefilled tab
+        page.click(".graphiql-execute-button")
+        page.wait_for_selector(".result-window >> text=share the excitement", timeout=30_000)
+        result = page.inner_text(".result-window")
+        assert '"searchIntentions"' in result and '"score"' in result
+        page.click("[aria-label='Show Documentation Explorer']")
+        page.wait_for_selector(".graphiql-doc-explorer >> text=Query", timeout=10_000)
+        page.click(".graphiql-doc-explorer >> text=Query")
+        page.wait_for_selector(".graphiql-doc-explorer >> text=searchIntentions", timeout=10_000)
+        page.screenshot(path=str(tmp_path / "graphiql.png"))
+        page.unroute("**/*")
+    assert outside == []
