@@ -128,9 +128,10 @@ def test_graphiql_works_offline_runs_a_query_and_documents_the_schema(
         result = page.inner_text(".result-window")
         assert '"searchIntentions"' in result and '"score"' in result
         page.click("[aria-label='Show Documentation Explorer']")
-        page.wait_for_selector(".graphiql-doc-explorer >> text=Query", timeout=10_000)
-        page.click(".graphiql-doc-explorer >> text=Query")
-        page.wait_for_selector(".graphiql-doc-explorer >> text=searchIntentions", timeout=10_000)
+        docs = page.locator(".graphiql-doc-explorer")
+        docs.get_by_text("Query", exact=True).first.click(timeout=10_000)
+        docs.get_by_text("searchIntentions", exact=True).first.wait_for(timeout=10_000)
+        assert "PostsWithIntentions" in page.inner_text(".graphiql-tabs")
         page.screenshot(path=str(tmp_path / "graphiql.png"))
         page.unroute("**/*")
     assert outside == []

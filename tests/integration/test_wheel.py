@@ -27,7 +27,10 @@ def test_the_installed_wheel_runs_outside_the_checkout(empty_graph: Any, tmp_pat
     [wheel] = dist.glob("miko_kg-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"kg_builder/_resources/prompts/intentions.txt",
-            "kg_builder/_resources/schema/neo4j.cypher", "cli.py"} <= names
+            "kg_builder/_resources/schema/neo4j.cypher", "cli.py",
+            "kg_builder/_resources/critic/typicality.json",
+            "kg_api/static/graphiql/index.html", "kg_api/static/graphiql/graphiql.min.js",
+            "kg_api/static/graphiql/licenses/graphiql.LICENSE"} <= names
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
                     str(target), str(wheel)], check=True, capture_output=True, timeout=300)
 
