@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from kg_api.context import Context
@@ -65,6 +66,26 @@ class State:
 
 GRAPHIQL_DIR = Path(__file__).parent / "static" / "graphiql"
 GRAPHIQL_PATH = "/graphiql-static"
+# Neo4j Browser loads the guide and the style on connect (browser.post_connect_cmd, written by
+# `miko neo4j`) from here, cross-origin: read-only files, so any origin may read them.
+BROWSER_GUIDE_DIR = Path(__file__).parent / "static" / "neo4j-browser"
+BROWSER_GUIDE_PATH = "/neo4j-browser"
+
+
+class CrossOriginFiles:
+    """Static files that any origin may fetch (Access-Control-Allow-Origin: *)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.files = StaticFiles(directory=directory)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []),
+                                      (b"access-control-allow-origin", b"*")]
+            await send(message)
+
+        await self.files(scope, receive, send_with_cors)
 
 
 @functools.cache
@@ -191,6 +212,7 @@ def create_app(settings: Settings | None = None, driver: neo4j.AsyncDriver | Non
             Route("/graphql", MikoGraphQL(state), methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Mount(BROWSER_GUIDE_PATH, CrossOriginFiles(BROWSER_GUIDE_DIR), name="neo4j-browser"),
             *([Mount(GRAPHIQL_PATH, StaticFiles(directory=GRAPHIQL_DIR), name="graphiql")]
               if settings.api_graphiql else []),
         ],

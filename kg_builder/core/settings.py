@@ -188,6 +188,11 @@ class Settings(BaseSettings):
         return f"http://localhost:{self.neo4j_http_port}/browser/"
 
     @property
+    def browser_guide_url(self) -> str:
+        """Where Neo4j Browser fetches miko's guide and style: the API (`miko serve`)."""
+        return f"http://localhost:{self.api_port}/neo4j-browser/"
+
+    @property
     def resolved_neo4j_home(self) -> Path:
         return self.neo4j_home or self.cache_dir / f"neo4j-{NEO4J_VERSION}"
 

@@ -169,6 +169,14 @@ class Neo4jServer:
             f"server.memory.pagecache.size={s.neo4j_pagecache}",
             "db.tx_log.rotation.retention_policy=2 files",
             "dbms.usage_report.enabled=false",
+            # Neo4j Browser: no usage data, nothing fetched from the internet; on connect it
+            # loads miko's style and guide from the API (`miko serve`, which serves both).
+            "client.allow_telemetry=false",
+            # (browser.allow_outgoing_connections is not a setting of Community 5.26, which
+            # refuses it; without it the Browser makes no outgoing connections.)
+            "browser.remote_content_hostname_whitelist=localhost,127.0.0.1",
+            f"browser.post_connect_cmd=style {s.browser_guide_url}miko.grass; "
+            f"play {s.browser_guide_url}guide.html",
             "dbms.security.procedures.unrestricted=apoc.*",
             "server.jvm.additional=-XX:+UseG1GC",
             "server.jvm.additional=-XX:+ExitOnOutOfMemoryError",

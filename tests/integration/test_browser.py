@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import threading
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -33,8 +35,21 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         browser.close()
 
 
-def test_neo4j_browser_opens_connects_and_shows_the_graph(
-    page: Any, settings: Any, driver: Any, embedder: Any, tmp_path: Path
+def artefact(settings: Any, name: str) -> Path:
+    """Where a test keeps a screenshot for people to look at (kept after the run)."""
+    folder = Path(os.environ.get("MIKO_TEST_ARTEFACTS", settings.cache_dir / "test-artefacts"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name
+
+
+# What Neo4j Browser 5.24 fetches from the internet on Community whatever the settings (it
+# hard-codes outgoing connections on for Community): a font, and two scripts after login. The
+# test blocks them; any other outside request fails it.
+BROWSER_OUTSIDE = {"fonts.googleapis.com", "cdn.segment.com", "canny.io"}
+
+
+def test_neo4j_browser_shows_the_guide_and_draws_with_the_style(
+    page: Any, settings: Any, driver: Any, embedder: Any
 ) -> None:
     from kg_builder.core.models import IntentionRecord, PostRecord
     from kg_builder.core.relations import Relation
@@ -51,35 +66,74 @@ def test_neo4j_browser_opens_connects_and_shows_the_graph(
                       ])
     GraphLoader(driver, embedder, settings.neo4j_database, defer_vector_indexes=False).load(
         [post], progress=False)
-    url = f"http://localhost:{settings.neo4j_http_port}/browser/"
-    page.goto(url, wait_until="networkidle", timeout=60_000)
-    assert "Neo4j Browser" in page.title()
-    # The connect form, pre-filled with our Bolt port: log in as a person would.
-    page.wait_for_selector("[data-testid='username']", timeout=30_000)
-    page.fill("[data-testid='boltaddress']", f"bolt://localhost:{settings.neo4j_bolt_port}")
-    page.fill("[data-testid='username']", settings.neo4j_user)
-    page.fill("[data-testid='password']", settings.neo4j_password.get_secret_value())
-    page.click("[data-testid='connect']")
-    page.wait_for_selector("text=You are connected as user", timeout=30_000)
-    page.click("[data-testid='activeEditor']")
-    page.keyboard.type("MATCH (p:Post {id: 'browser:1'})-[r]->(i:Intention) RETURN p, r, i")
-    page.keyboard.press("Control+Enter")
-    # The result frame draws the graph: its legend counts the labels and types it shows.
-    page.wait_for_selector("text=Intention (2)", timeout=30_000)
-    page.wait_for_selector("text=X_WANT (1)", timeout=10_000)
-    page.wait_for_selector("text=O_REACT (1)", timeout=10_000)
-    page.screenshot(path=str(tmp_path / "browser.png"))
+    config = {r["name"]: r["value"] for r in driver.execute_query(
+        "CALL dbms.clientConfig() YIELD name, value RETURN name, value",
+        database_=settings.neo4j_database).records}
+    assert config["client.allow_telemetry"] == "false"
+    assert config["browser.post_connect_cmd"] == (
+        f"style {settings.browser_guide_url}miko.grass; play {settings.browser_guide_url}guide.html")
+    outside: list[str] = []
+    local = ("http://localhost", "http://127.0.0.1", "ws://localhost", "data:", "blob:")
+
+    def only_local(route: Any) -> None:
+        if route.request.url.startswith(local):
+            route.continue_()
+        else:
+            outside.append(urlsplit(route.request.url).netloc)
+            route.abort()
+
+    page.route("**/*", only_local)
+    # The guide and the style come from the API, on the port the server's settings name.
+    with serving_api(settings, embedder, port=settings.api_port):
+        url = f"http://localhost:{settings.neo4j_http_port}/browser/"
+        page.goto(url, wait_until="networkidle", timeout=60_000)
+        assert "Neo4j Browser" in page.title()
+        # The connect form: log in as a person would.
+        page.wait_for_selector("[data-testid='username']", timeout=30_000)
+        page.fill("[data-testid='boltaddress']", f"bolt://localhost:{settings.neo4j_bolt_port}")
+        page.fill("[data-testid='username']", settings.neo4j_user)
+        page.fill("[data-testid='password']", settings.neo4j_password.get_secret_value())
+        page.click("[data-testid='connect']")
+        # On connect: the style is loaded and the guide opens.
+        page.wait_for_selector("text=The MIKO intention graph", timeout=30_000)
+        page.wait_for_selector(f"text=:style {settings.browser_guide_url}miko.grass", timeout=10_000)
+        # The guide's first query, clicked into the editor and run, draws a post with the style.
+        page.locator("pre.runnable").first.click()
+        assert "MATCH (p:Post)" in page.inner_text("[data-testid='activeEditor']").replace("\xa0", " ")
+        page.click("[data-testid='activeEditor']")
+        page.keyboard.press("Control+Enter")
+        page.wait_for_selector("text=Post (1)", timeout=30_000)
+        page.wait_for_timeout(1000)  # the force layout settles
+        fills = set(page.eval_on_selector_all(
+            "svg circle", "els => els.map(e => (e.getAttribute('fill') || '').toUpperCase())"))
+        page.screenshot(path=str(artefact(settings, "neo4j-browser-guide.png")))
+        # Our own post too, drawn with the relation colours of the style.
+        page.click("[data-testid='activeEditor']")
+        page.keyboard.type("MATCH (p:Post {id: 'browser:1'})-[r]->(i:Intention) RETURN p, r, i")
+        page.keyboard.press("Control+Enter")
+        page.wait_for_selector("text=X_WANT (1)", timeout=30_000)
+        page.wait_for_selector("text=O_REACT (1)", timeout=10_000)
+        page.unroute("**/*")
+    assert "#1F4E79" in fills  # posts: the style's dark blue, not the Browser's default colour
+    assert len(fills & {"#4E79A7", "#F28E2B", "#E15759", "#76B7B2", "#59A14F", "#EDC948", "#B07AA1",
+                        "#FF9DA7", "#9C755F", "#BAB0AC"}) >= 1
+    assert set(outside) <= BROWSER_OUTSIDE, outside
 
 
 @contextmanager
-def serving_api(settings: Any, embedder: Any) -> Iterator[str]:
-    """The API on a free loopback port, in a thread: what a browser would reach."""
+def serving_api(settings: Any, embedder: Any, port: int = 0) -> Iterator[str]:
+    """The API on a loopback port (a free one by default), in a thread: what a browser reaches."""
     import uvicorn
 
     from kg_api.app import create_app
 
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError as exc:
+            pytest.fail(f"port {port} is taken: stop what runs there or set MIKO_TEST_API_PORT "
+                        f"({exc})")
         port = s.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(create_app(settings, embedder=embedder), host="127.0.0.1",
                                            port=port, log_level="critical",
@@ -98,10 +152,11 @@ def serving_api(settings: Any, embedder: Any) -> Iterator[str]:
 
 
 def test_graphiql_works_offline_runs_a_query_and_documents_the_schema(
-    page: Any, settings: Any, driver: Any, embedder: Any, tmp_path: Path
+    page: Any, settings: Any, empty_graph: Any, driver: Any, embedder: Any, tmp_path: Path
 ) -> None:
     from kg_builder.core.models import IntentionRecord, PostRecord
     from kg_builder.core.relations import Relation
+    from kg_builder.graph.schema import await_indexes
     from kg_builder.loading.loader import GraphLoader
 
     post = PostRecord(id="graphiql:1", text="Front row at the concert tonight", source="browsertest",
@@ -110,6 +165,7 @@ def test_graphiql_works_offline_runs_a_query_and_documents_the_schema(
                           text="After posting this Tweet, the user wants to share the excitement.")])
     GraphLoader(driver, embedder, settings.neo4j_database, defer_vector_indexes=False).load(
         [post], progress=False)
+    await_indexes(driver, settings.neo4j_database)
     outside: list[str] = []
     with serving_api(settings, embedder) as base:
         def only_local(route: Any) -> None:
