@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -347,8 +348,9 @@ def llm_group() -> None:
 @command(llm_group, "serve", click.option("--port", type=int, default=8080, show_default=True))
 def llm_serve(ctx: click.Context, port: int) -> None:
     """Keep the local model's OpenAI-compatible server up until Ctrl-C."""
-    from kg_builder.generation.local_model import LocalModelServer
+    from kg_builder.generation.local_model import LocalModelServer, ensure_local_runtime
 
+    ensure_local_runtime(settings_of(ctx).local_model_auto_install, say)
     with LocalModelServer(port=port) as server:
         click.echo(f"local model up: MIKO_LLM_BASE_URL={server.base_url} "
                    f"MIKO_LLM_MODEL={server.model_name} (demo quality; Ctrl-C stops it)")
@@ -363,12 +365,13 @@ def stats_cmd(ctx: click.Context, as_json: bool) -> None:
     show_stats(ctx, as_json)
 
 
-def show_stats(ctx: click.Context, as_json: bool = False) -> None:
+def show_stats(ctx: click.Context, as_json: bool = False) -> dict[str, Any]:
     from kg_builder.loading.service import stats
     from kg_builder.loading.stats import describe_stats
 
     st = stats(settings_of(ctx))
     click.echo(json.dumps(st, indent=2) if as_json else "\n".join(describe_stats(st)))
+    return st
 
 
 @command(main, "eval", click.argument("run", type=click.Path(dir_okay=False, path_type=Path)),
@@ -814,20 +817,55 @@ def up(ctx: click.Context, data: Path | None, then_serve: bool) -> None:
     from kg_builder.loading.readers import MikoReader
 
     settings = settings_of(ctx)
+    release = data or settings.data_dir / "miko"
+    steps = 4 if then_serve else 3
+    started = time.monotonic()
+
+    def step(n: int, text: str) -> None:
+        click.echo(f"\n== [{n}/{steps}] {text} ({time.monotonic() - started:.0f}s)")
+
+    step(1, "Neo4j: installed from Maven Central the first time (~130 MB, ~1 minute), started")
     start_neo4j(ctx)
+    step(2, f"loading the MIKO benchmark from {release}: every post and intention embedded on "
+         "CPU (~2 minutes the first time; a rerun finds everything in place)")
     try:
-        load(ctx, MikoReader(data or settings.data_dir / "miko"))
+        load(ctx, MikoReader(release))
     except click.ClickException as exc:
         click.echo(f"warning: {exc.format_message()}", err=True)
-    show_stats(ctx)
-    click.echo(f"\nNeo4j Browser: {settings.browser_url}  (user {settings.neo4j_user}; "
-               "password from MIKO_NEO4J_PASSWORD)")
+    step(3, "the graph")
+    st = show_stats(ctx)
+    password = settings.neo4j_password.get_secret_value()
+    shown = password if password == DEFAULT_LOCAL_PASSWORD else "the one in MIKO_NEO4J_PASSWORD"
+    api = f"http://{settings.api_host}:{settings.api_port}/graphql"
+    lines = [
+        "",
+        f"miko-kg is up ({time.monotonic() - started:.0f}s): {st['posts']:,} posts, "
+        f"{st['intention_edges']:,} intentions of 10 relations ({st['intention_nodes']:,} distinct), "
+        f"{st['images']:,} images, embedded with {st['embedding_model']}",
+        "",
+        f"  GraphiQL       {api}" + ("" if then_serve else "  (after `miko serve`)"),
+        f"  Neo4j Browser  {settings.browser_url}  (connect to {settings.bolt_uri}, user "
+        f"{settings.neo4j_user}, password {shown}; it opens miko's guide)",
+        "",
+        "  Three queries to paste:",
+    ]
+    for query in UP_EXAMPLES:
+        body = json.dumps({"query": query}).replace("'", "'\\''")
+        lines.append(f"  curl -s localhost:{settings.api_port}/graphql -H 'content-type: "
+                     f"application/json' -d '{body}'")
+    click.echo("\n".join(lines))
     if then_serve:
-        query = ('{"query": "{ searchIntentions(text: \\"share excitement about a concert\\", '
-                 'relation: X_WANT, k: 3) { score intention { tail } } }"}')
-        click.echo(f"\nTry: curl -s localhost:{settings.api_port}/graphql "
-                   f"-H 'content-type: application/json' -d '{query}'")
+        step(4, "serving the GraphQL API (Ctrl-C stops it; Neo4j keeps running until "
+             "`miko neo4j stop`)")
         serve(ctx)
+
+
+UP_EXAMPLES = (
+    '{ searchIntentions(text: "share excitement about a concert", relation: X_WANT, k: 3) '
+    '{ score intention { tail } } }',
+    '{ posts(first: 1) { edges { node { text intentions { relation text typicality } } } } }',
+    '{ searchPosts(text: "watching the game with friends", k: 3) { score post { text } } }',
+)
 
 
 if __name__ == "__main__":  # pragma: no cover

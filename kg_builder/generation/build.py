@@ -93,9 +93,14 @@ def run_build(settings: Settings, input_path: Path, fmt: str, images_dir: Path |
     local: Any = contextlib.nullcontext()
     base_url = model = None
     if not settings.llm_base_url:
-        from kg_builder.generation.local_model import DEMO_WARNING, LocalModelServer
+        from kg_builder.generation.local_model import (
+            DEMO_WARNING,
+            LocalModelServer,
+            ensure_local_runtime,
+        )
 
         notify(f"warning: {DEMO_WARNING}")
+        ensure_local_runtime(settings.local_model_auto_install, notify)
         local = LocalModelServer()
         base_url, model = local.base_url, local.model_name
         images_dir = None

