@@ -822,7 +822,7 @@ def up(ctx: click.Context, data: Path | None, then_serve: bool) -> None:
     started = time.monotonic()
 
     def step(n: int, text: str) -> None:
-        click.echo(f"\n== [{n}/{steps}] {text} ({time.monotonic() - started:.0f}s)")
+        click.echo(f"\n== [{n}/{steps}] {text} [t={time.monotonic() - started:.0f}s]")
 
     step(1, "Neo4j: installed from Maven Central the first time (~130 MB, ~1 minute), started")
     start_neo4j(ctx)
@@ -845,7 +845,7 @@ def up(ctx: click.Context, data: Path | None, then_serve: bool) -> None:
         "",
         f"  GraphiQL       {api}" + ("" if then_serve else "  (after `miko serve`)"),
         f"  Neo4j Browser  {settings.browser_url}  (connect to {settings.bolt_uri}, user "
-        f"{settings.neo4j_user}, password {shown}; it opens miko's guide)",
+        f"{settings.neo4j_user}, password {shown}; with the API up it opens miko's guide)",
         "",
         "  Three queries to paste:",
     ]

@@ -161,7 +161,7 @@ def test_up_says_each_step_and_ends_with_urls_and_queries_that_work(
     assert result.exit_code == 0, result.output
     out = result.output
     for n, what in enumerate(("Neo4j", "loading the MIKO benchmark", "the graph"), start=1):
-        assert re.search(rf"== \[{n}/3\] {what}.*\(\d+s\)", out), out
+        assert re.search(rf"== \[{n}/3\] {what}.*\[t=\d+s\]", out), out
     assert "miko-kg is up" in out and "20 posts" in out
     assert f"http://{settings.api_host}:{settings.api_port}/graphql" in out
     assert settings.browser_url in out and f"user {settings.neo4j_user}" in out
