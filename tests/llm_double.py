@@ -39,6 +39,12 @@ class Faults:
     requests: list[dict[str, Any]] = field(default_factory=list)
     azure_deployments: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # slots > 0: the server answers that many requests at a time and queues the rest, as
+    # llama.cpp's server does (latency_s is then the time of one answer in a slot).
+    slots: int = 0
+    open_now: int = 0  # requests the server holds (queued or answering)
+    peak_open: int = 0
+    active: int = 0
 
     def next(self) -> str | None:
         with self.lock:
@@ -87,8 +93,21 @@ def create_double(faults: Faults) -> Starlette:
         body = await request.json()
         faults.requests.append(body)
         fault = faults.next()
-        if faults.latency_s:
-            await asyncio.sleep(faults.latency_s)
+        faults.open_now += 1
+        faults.peak_open = max(faults.peak_open, faults.open_now)
+        try:
+            if faults.slots:
+                while faults.active >= faults.slots:  # queued, as a busy server holds it
+                    await asyncio.sleep(0.002)
+                faults.active += 1
+                try:
+                    await asyncio.sleep(faults.latency_s)
+                finally:
+                    faults.active -= 1
+            elif faults.latency_s:
+                await asyncio.sleep(faults.latency_s)
+        finally:
+            faults.open_now -= 1
         fmt = body.get("response_format") or {}
         if faults.reject_json_schema and fmt.get("type") == "json_schema":
             return _error(faults.reject_json_schema, "1 validation error: body.response_format."

@@ -39,10 +39,12 @@ class PipelineRun:
         self.cache.close()
 
 
-def make_client(settings: Settings, base_urls: str, model: str) -> LLMClient:
+def make_client(settings: Settings, base_urls: str, model: str,
+                start_concurrency: int | None = None) -> LLMClient:
     """An LLM client for comma-separated base URLs, with the settings' limits."""
     key = settings.llm_api_key.get_secret_value()
-    endpoints = [Endpoint(url.strip(), key, model, settings.llm_azure_api_version)
+    endpoints = [Endpoint(url.strip(), key, model, settings.llm_azure_api_version,
+                          start_concurrency)
                  for url in base_urls.split(",") if url.strip()]
     return LLMClient(endpoints, timeout_s=settings.llm_timeout_s,
                      max_retries=settings.llm_max_retries, concurrency=settings.llm_concurrency,
@@ -52,7 +54,7 @@ def make_client(settings: Settings, base_urls: str, model: str) -> LLMClient:
 
 def build_pipeline(settings: Settings, run_dir: Path, images_dir: Path | None = None,
                    retry_failed: bool = True, base_url: str | None = None,
-                   model: str | None = None) -> PipelineRun:
+                   model: str | None = None, start_concurrency: int | None = None) -> PipelineRun:
     """The three stages wired to the configured model server (or the given one).
 
     Without ``images_dir`` there is no image stage (stage 1 is skipped).
@@ -63,7 +65,7 @@ def build_pipeline(settings: Settings, run_dir: Path, images_dir: Path | None = 
         raise SettingsError(
             "no model configured: set MIKO_LLM_BASE_URL (an OpenAI-compatible /v1 URL: "
             "OpenAI, Azure, vLLM, Ollama or llama.cpp) and MIKO_LLM_MODEL")
-    text_client = make_client(settings, base_url, model)
+    text_client = make_client(settings, base_url, model, start_concurrency)
     clients = [text_client]
     cache = StageCache(run_dir / "cache.sqlite")
     stages: list[Stage[Any, Any]] = []
@@ -92,6 +94,7 @@ def run_build(settings: Settings, input_path: Path, fmt: str, images_dir: Path |
 
     local: Any = contextlib.nullcontext()
     base_url = model = None
+    local_server = False
     if not settings.llm_base_url:
         from kg_builder.generation.local_model import (
             DEMO_WARNING,
@@ -102,14 +105,17 @@ def run_build(settings: Settings, input_path: Path, fmt: str, images_dir: Path |
         notify(f"warning: {DEMO_WARNING}")
         ensure_local_runtime(settings.local_model_auto_install, notify)
         local = LocalModelServer()
+        local_server = True
         base_url, model = local.base_url, local.model_name
         images_dir = None
     if images_dir is None:
         notify("no --images folder: stage 1 (image description) is skipped")
     reader = open_reader(input_path, fmt, images_dir=images_dir)
     with local:
+        # The packaged local server answers one request at a time: start there.
         run = build_pipeline(settings, out.parent / (out.stem + ".run"), images_dir,
-                             retry_failed, base_url, model)
+                             retry_failed, base_url, model,
+                             start_concurrency=1 if local_server else None)
 
         async def go() -> BuildSummary:
             stop = asyncio.Event()

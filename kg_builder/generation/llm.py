@@ -23,6 +23,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from kg_builder.core.errors import KGBuilderError, LLMError
+from kg_builder.generation.concurrency import AdaptiveLimit
 
 T = TypeVar("T", bound=BaseModel)
 StructuredMode = Literal["auto", "json_schema", "json_object", "none"]
@@ -34,6 +35,7 @@ class Endpoint:
     api_key: str
     model: str  # on Azure OpenAI: the deployment name
     azure_api_version: str | None = None  # set: an Azure OpenAI resource at base_url
+    start_concurrency: int | None = None  # what the server is known to take at once (default 4)
 
 
 @dataclass
@@ -126,7 +128,8 @@ class LLMClient:
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
         self.max_tokens = max_tokens
-        self._semaphore = asyncio.Semaphore(concurrency)
+        # Per endpoint, a limit that adapts to the server; the configured one is its ceiling.
+        self.limits = [AdaptiveLimit(concurrency, e.start_concurrency) for e in endpoints]
         self._modes: dict[int, StructuredMode] = {}
         self._next = 0
         self.usage = Usage()
@@ -202,6 +205,19 @@ class LLMClient:
                 and isinstance(exc, oa.APIStatusError) and exc.status_code in (400, 422, 500)
                 and _UNSUPPORTED_FORMAT.search(str(exc)) is not None)
 
+    def _load_signal(self, exc: Exception | None, mode: StructuredMode) -> str:
+        """What a failed request says about the server's load: "overload" for a timeout, a
+        429 or a 5xx (not a refused response format), else "other"."""
+        if exc is None or self._refused_schema(exc, mode):
+            return "other"
+        reason, _ = self._classify(exc)
+        return "overload" if reason in ("timeout", "rate_limited", "server_error") else "other"
+
+    def concurrency(self) -> list[dict[str, Any]]:
+        """Per endpoint: the limit now, the highest reached, how often it was halved."""
+        return [{"endpoint": e.base_url, **limit.summary()}
+                for e, limit in zip(self.endpoints, self.limits, strict=True)]
+
     def _classify(self, exc: Exception) -> tuple[str, bool]:
         """(failure reason, worth retrying) of a failed request."""
         oa = self._openai
@@ -227,18 +243,28 @@ class LLMClient:
             mode = self._modes.get(index, self.structured)
             if mode == "auto":
                 mode = "json_schema"
+            limit = self.limits[index]
+            slot = await limit.acquire()  # a retry waits here too: no extra load on a late server
+            failure: Exception | None = None
+            answered = False
             try:
-                async with self._semaphore:
-                    kwargs: dict[str, Any] = {}
-                    fmt = self._response_format(mode, name, schema)
-                    if fmt is not None:
-                        kwargs["response_format"] = fmt
-                    self.usage.calls += 1
-                    response = await client.chat.completions.create(
-                        model=endpoint.model, messages=messages,
-                        max_tokens=self.max_tokens, temperature=0, timeout=self.timeout_s,
-                        **kwargs)
-            except (oa.APIStatusError, oa.APITimeoutError, oa.APIConnectionError) as exc:
+                kwargs: dict[str, Any] = {}
+                fmt = self._response_format(mode, name, schema)
+                if fmt is not None:
+                    kwargs["response_format"] = fmt
+                self.usage.calls += 1
+                response = await client.chat.completions.create(
+                    model=endpoint.model, messages=messages,
+                    max_tokens=self.max_tokens, temperature=0, timeout=self.timeout_s,
+                    **kwargs)
+                answered = True
+            except (oa.APIStatusError, oa.APITimeoutError, oa.APIConnectionError) as err:
+                failure = err
+            finally:
+                await limit.release(slot, "ok" if answered else self._load_signal(failure, mode),
+                                    name)
+            if failure is not None:
+                exc: Exception = failure
                 if self._refused_schema(exc, mode):
                     # Use json_object with the schema on this endpoint from now on; ask again.
                     self._modes[index] = "json_object"

@@ -62,6 +62,9 @@ class BuildSummary:
             f"  model calls {st['model_calls']} (retries {st['retries']}), cache hits "
             f"{st['cache_hits']}, tokens in/out {st['tokens_in']}/{st['tokens_out']}, "
             f"images skipped {st['images_skipped']}",
+            *(f"  concurrency on {c['endpoint']}: reached {c['peak']} (ceiling {c['ceiling']}), "
+              f"{c['limit']} at the end, halved {c['decreases']} times"
+              for c in st.get("concurrency", [])),
         ]
 
 
@@ -153,5 +156,6 @@ class Pipeline:
             "retries": sum(c.usage.retries for c in clients),
             "tokens_in": sum(c.usage.tokens_in for c in clients),
             "tokens_out": sum(c.usage.tokens_out for c in clients),
-            "call_failures": dict(failures)}
+            "call_failures": dict(failures),
+            "concurrency": [e for c in clients for e in c.concurrency()]}
         return summary

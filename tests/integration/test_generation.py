@@ -330,3 +330,45 @@ def test_build_then_load_keeps_every_field_and_each_posts_description(
     again, _, _ = empty_graph.execute_query(
         "MATCH (p:Post {id: 'rt:a'}) RETURN p.benchmark_labels AS labels", database_=db)
     assert again[0]["labels"] == labels
+
+
+def test_concurrency_settles_near_a_one_at_a_time_server_and_grows_when_it_gets_faster(
+        double: tuple[str, Faults]) -> None:
+    url, faults = double
+    faults.slots, faults.latency_s = 1, 0.08  # llama.cpp's server with one slot: it queues
+    c = client(url, concurrency=16, max_retries=0, timeout_s=2.0)
+    prompt = ("Please extract the concept ... The information is "
+              "Our team won the cup tonight/ (no image).")
+
+    async def burst(n: int) -> None:
+        await asyncio.gather(*(c.complete_json([{"role": "user", "content": prompt}],
+                                               KeyInformationAnswer, "key_information")
+                               for _ in range(n)))
+
+    async def go() -> tuple[int, int, int, int]:
+        try:
+            await burst(60)
+            settled, queued = c.limits[0].current, faults.peak_open
+            faults.slots, faults.peak_open = 8, 0  # the server gets faster: eight slots
+            await burst(400)
+            return settled, queued, c.limits[0].peak, faults.peak_open
+        finally:
+            await c.close()
+
+    settled, queued, peak, open_after = asyncio.run(go())
+    assert c.usage.failures == {} and c.usage.retries == 0  # nothing timed out or failed
+    assert settled <= 3, settled  # near the server's one slot (from 4 at the start)
+    assert queued < 12, queued  # a fixed limit would have held all 16 at once
+    assert peak >= 6 and open_after >= 6, (peak, open_after)  # it grew with the server
+    assert peak <= 16  # the configured concurrency is the ceiling
+    summary = c.concurrency()[0]
+    assert summary["decreases"] >= 1 and summary["ceiling"] == 16
+
+
+def test_overload_halves_the_concurrency_at_once(double: tuple[str, Faults]) -> None:
+    url, faults = double
+    faults.script = ["429"] * 3
+    c = client(url, concurrency=8, max_retries=5)
+    c.limits[0].limit = 8.0
+    ask(c)
+    assert c.limits[0].decreases >= 1 and c.limits[0].current <= 4
