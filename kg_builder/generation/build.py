@@ -39,6 +39,14 @@ class PipelineRun:
         self.cache.close()
 
 
+def count_posts(path: Path, fmt: str) -> int | None:
+    """How many posts a line-per-post input holds (for the time left), else None."""
+    if fmt not in ("jsonl", "sarcasm") or not path.is_file():
+        return None
+    with path.open("rb") as f:
+        return sum(1 for line in f if line.strip())
+
+
 def make_client(settings: Settings, base_urls: str, model: str,
                 start_concurrency: int | None = None) -> LLMClient:
     """An LLM client for comma-separated base URLs, with the settings' limits."""
@@ -131,7 +139,8 @@ def run_build(settings: Settings, input_path: Path, fmt: str, images_dir: Path |
             try:
                 return await run.pipeline.build(
                     reader, out, dead_letter_path(out), run.clients,
-                    in_flight=settings.llm_concurrency * 2, progress=progress, stop=stop)
+                    in_flight=settings.llm_concurrency * 2, progress=progress, stop=stop,
+                    total=count_posts(input_path, fmt))
             finally:
                 await run.aclose()
 

@@ -13,7 +13,7 @@ import json
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +68,32 @@ class BuildSummary:
         ]
 
 
+class ProgressLines:
+    """Periodic progress lines for runs without a terminal (logs, CI, nohup): posts done,
+    posts/s and, when the number of posts is known, the time left."""
+
+    def __init__(self, total: int | None, every_s: float = 30.0,
+                 write: Callable[[str], None] | None = None) -> None:
+        self.total = total
+        self.every_s = every_s
+        self.write = write or (lambda line: print(line, file=sys.stderr, flush=True))
+        self.started = self.last = time.monotonic()
+
+    def tick(self, done: int, built: int, dead: int, final: bool = False) -> None:
+        now = time.monotonic()
+        if not final and now - self.last < self.every_s:
+            return
+        self.last = now
+        elapsed = max(now - self.started, 1e-9)
+        rate = done / elapsed
+        line = (f"building: {done:,}" + (f" of {self.total:,}" if self.total else "")
+                + f" posts done ({built:,} built, {dead:,} dead-lettered) in {elapsed:.0f}s, "
+                f"{rate:.2f} posts/s")
+        if self.total and rate > 0 and not final:
+            line += f", about {(self.total - done) / rate / 60:.1f} min left"
+        self.write(line)
+
+
 class Pipeline:
     """Stages run in order over each post. Clients and stages are passed in."""
 
@@ -98,15 +124,20 @@ class Pipeline:
 
     async def build(self, items: Iterable[PostRecord | Rejection], out: Path, dead: Path,
                     clients: list[LLMClient], in_flight: int = 256,
-                    progress: bool | None = None, stop: asyncio.Event | None = None
+                    progress: bool | None = None, stop: asyncio.Event | None = None,
+                    total: int | None = None, progress_every_s: float = 30.0
                     ) -> BuildSummary:
         """Run every post; when ``stop`` is set (first Ctrl-C), no new post starts and the
         posts in flight finish, so their answers are cached and none is paid for twice."""
         summary = BuildSummary()
         started = time.perf_counter()
         out.parent.mkdir(parents=True, exist_ok=True)
-        bar = tqdm(unit="post", desc="building", file=sys.stderr,
-                   disable=(not sys.stderr.isatty()) if progress is None else not progress)
+        interactive = sys.stderr.isatty()
+        bar = tqdm(unit="post", desc="building", file=sys.stderr, total=total,
+                   disable=(not interactive) if progress is None else not progress)
+        # Without a terminal (and unless progress is turned off): a line every progress_every_s.
+        lines = (ProgressLines(total, progress_every_s)
+                 if bar.disable and progress is not False else None)
         slots = asyncio.Semaphore(in_flight)
         with out.open("w", encoding="utf-8") as fout, dead.open("w", encoding="utf-8") as fdead:
             async def one(post: PostRecord) -> None:
@@ -128,6 +159,9 @@ class Pipeline:
                                + "\n")
                 finally:
                     bar.update(1)
+                    if lines:
+                        lines.tick(summary.built + len(summary.dead), summary.built,
+                                   len(summary.dead))
                     slots.release()
 
             tasks = set()
@@ -146,6 +180,9 @@ class Pipeline:
             while tasks:
                 await asyncio.gather(*list(tasks))
         bar.close()
+        if lines:
+            lines.tick(summary.built + len(summary.dead), summary.built, len(summary.dead),
+                       final=True)
         summary.seconds = time.perf_counter() - started
         summary.cache_hits = sum(s.cache_hits for s in self.stages)
         failures: Counter[str] = Counter()

@@ -216,6 +216,10 @@ def test_posts_in_equal_posts_built_plus_dead(double: tuple[str, Faults], tmp_pa
     dead = out.with_suffix(".dead.jsonl").read_text().splitlines()
     assert len(built) + len(dead) == 20, result.output
     assert len(dead) > 0 and result.exit_code == 1
+    # No terminal here: progress comes as lines, the last one with the totals.
+    assert f"building: 20 of 20 posts done ({len(built)} built, {len(dead)} dead-lettered)" in (
+        result.output)
+    assert "concurrency on " in result.output  # the summary says what concurrency was reached
 
 
 def test_steering_text_cannot_create_labels_or_types(

@@ -71,3 +71,18 @@ def test_a_well_formed_stage_is_accepted() -> None:
             return In(text=state.post.text)
 
     assert Echo.name == "echo"
+
+
+def test_progress_lines_say_done_rate_and_time_left() -> None:
+    from kg_builder.generation.pipeline import ProgressLines
+
+    said: list[str] = []
+    lines = ProgressLines(total=100, every_s=3600, write=said.append)
+    lines.tick(1, 1, 0)
+    assert said == []  # not yet time for a line
+    lines.every_s = 0
+    lines.tick(40, 38, 2)
+    assert said[-1].startswith("building: 40 of 100 posts done (38 built, 2 dead-lettered)")
+    assert "posts/s" in said[-1] and "min left" in said[-1]
+    lines.tick(100, 97, 3, final=True)
+    assert "min left" not in said[-1] and "100 of 100" in said[-1]
