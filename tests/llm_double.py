@@ -132,6 +132,9 @@ def create_double(faults: Faults) -> Starlette:
             answer = f"```json\n{answer}\n```"
         elif fault == "wrong_types":
             answer = json.dumps({k: 42 for k in json.loads(answer or "{}")})
+        elif fault == "placeholder":  # what small models do: copy the prompt's placeholder
+            answer = json.dumps({k: "The user needs to [brief description] before posting this "
+                                 "Tweet." for k in json.loads(answer or "{}")})
         elif fault == "empty":
             answer = ""
         elif fault == "length":

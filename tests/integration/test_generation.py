@@ -376,3 +376,27 @@ def test_overload_halves_the_concurrency_at_once(double: tuple[str, Faults]) -> 
     c.limits[0].limit = 8.0
     ask(c)
     assert c.limits[0].decreases >= 1 and c.limits[0].current <= 4
+
+
+@pytest.mark.parametrize("script, stored", [(["", "placeholder", ""], True),
+                                            (["", "placeholder", "placeholder"], False)])
+def test_a_placeholder_answer_gets_one_repair_then_is_dead_lettered(
+        double: tuple[str, Faults], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        script: list[str], stored: bool) -> None:
+    url, faults = double
+    use_double(monkeypatch, url)
+    faults.script = list(script)
+    inp = _posts(tmp_path, 1)
+    out = tmp_path / "run.jsonl"
+    result = CliRunner().invoke(main, ["build", str(inp), "--out", str(out)])
+    built = out.read_text().splitlines()
+    dead = out.with_suffix(".dead.jsonl").read_text().splitlines()
+    assert faults.calls == 3  # key information, intentions, one repair
+    if stored:
+        assert result.exit_code == 0, result.output
+        [record] = [json.loads(line) for line in built]
+        assert not any("[" in i["text"] for i in record["intentions"])
+    else:
+        assert result.exit_code == 1 and built == []
+        [entry] = [json.loads(line) for line in dead]
+        assert entry["stage"] == "intentions" and "placeholder" in entry["reason"]
