@@ -105,10 +105,15 @@ class LocalLabelStudio:
         cmd = [exe, "start", "--no-browser", "--data-dir", str(self.data),
                "--internal-host", "127.0.0.1", "--host", self.url,
                "--port", str(self.settings.label_studio_port)]
-        with open(self.log, "ab") as log:
-            proc = subprocess.Popen(cmd, env=env, cwd=self.data, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
-        self.pidfile.write_text(str(proc.pid))
+        # Detached, in a session of its own (so `stop` ends its whole process group), and not a
+        # child this process must wait for: the shell starts it in the background and exits.
+        env["MIKO_LABEL_STUDIO_LOG"] = str(self.log)
+        launched = subprocess.run(
+            ["sh", "-c", 'setsid "$0" "$@" >>"$MIKO_LABEL_STUDIO_LOG" 2>&1 </dev/null & echo $!',
+             *cmd], env=env, cwd=self.data, capture_output=True, text=True, check=False)
+        if launched.returncode != 0 or not launched.stdout.strip().isdigit():
+            raise AnnotationError(f"could not start Label Studio: {launched.stderr.strip()}")
+        self.pidfile.write_text(launched.stdout.strip())
         self._wait(progress)
         return True
 
