@@ -20,7 +20,7 @@ for extra in ${EXTRAS//,/ }; do
   [ -f "$VENV/.complete-$extra" ] || missing+=("$extra")
 done
 if [ ! -x "$VENV/bin/miko" ] || [ ! -f "$VENV/.complete" ]; then
-  echo "== creating the Python environment in $VENV (first run: ~10 minutes on 2 cores," \
+  echo "== creating the Python environment in $VENV (first run: ~3 minutes on a fast network," \
        "~6 GB: PyPI's torch is the CUDA build${EXTRAS:+; extras $EXTRAS}$([[ ",$EXTRAS," == *,local,* ]] && echo ', llama-cpp-python compiles: ~13 minutes more'))" >&2
   rm -rf "$VENV"
   mkdir -p "$CACHE"
