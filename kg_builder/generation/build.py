@@ -120,6 +120,13 @@ def run_build(settings: Settings, input_path: Path, fmt: str, images_dir: Path |
         notify("no --images folder: stage 1 (image description) is skipped")
     reader = open_reader(input_path, fmt, images_dir=images_dir)
     with local:
+        if local_server:  # a timeout that fits this machine's speed and the answer's budget
+            speed = local.measure_speed()
+            timeout = max(settings.llm_timeout_s,
+                          local.timeout_for(settings.llm_max_tokens, speed))
+            notify(f"local model: {speed:.0f} tokens/s here, so up to {timeout:.0f}s an answer "
+                   f"({settings.llm_max_tokens} tokens at most) before a request times out")
+            settings = settings.model_copy(update={"llm_timeout_s": timeout})
         # The packaged local server answers one request at a time: start there.
         run = build_pipeline(settings, out.parent / (out.stem + ".run"), images_dir,
                              retry_failed, base_url, model,

@@ -144,6 +144,26 @@ class LocalModelServer:
         raise LocalModelError(f"the local model server did not answer within "
                               f"{self.start_timeout_s:.0f}s; see {self._log.name}")
 
+    def measure_speed(self, tokens: int = 32) -> float:
+        """Tokens per second this machine gets from the local model (one short answer)."""
+        started = time.monotonic()
+        try:
+            answer = httpx.post(f"{self.base_url}/chat/completions", timeout=300, json={
+                "model": self.model_name, "max_tokens": tokens, "temperature": 0,
+                "messages": [{"role": "user", "content": "Count from one to forty in words."}]})
+            answer.raise_for_status()
+            produced = int(answer.json().get("usage", {}).get("completion_tokens") or tokens)
+        except (httpx.HTTPError, ValueError) as exc:
+            raise LocalModelError(f"the local model server did not answer a test request: {exc}"
+                                  ) from exc
+        return max(produced, 1) / max(time.monotonic() - started, 1e-3)
+
+    @staticmethod
+    def timeout_for(max_tokens: int, tokens_per_s: float, prompt_s: float = 30.0) -> float:
+        """A request timeout that fits the model: reading the prompt, then the longest answer
+        allowed at the measured speed, with half again as margin (one request at a time)."""
+        return prompt_s + 1.5 * max_tokens / max(tokens_per_s, 0.1)
+
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.terminate()

@@ -4,6 +4,7 @@ a few MIKO posts -> stages -> graph, with no model server configured."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ def test_ingest_offline_with_the_local_default_model(
     out = tmp_path / "run.jsonl"
     result = CliRunner().invoke(main, ["ingest", str(inp), "--out", str(out)])
     assert "packaged local model SmolLM2-135M-Instruct" in result.output
+    assert re.search(r"local model: \d+ tokens/s here, so up to \d+s an answer", result.output)
+    assert "concurrency on http://127.0.0.1:" in result.output  # started at the server's one slot
     built = [PostRecord.model_validate_json(line) for line in out.read_text().splitlines()]
     dead = out.with_suffix(".dead.jsonl").read_text().splitlines()
     assert len(built) + len(dead) == 3, result.output
