@@ -25,7 +25,14 @@ from kg_builder.annotation.interface import (
     task_key,
     thumbnail_data_uri,
 )
-from kg_builder.annotation.judgements import SCORE_NAMES, Vote, aggregate, merge_votes
+from kg_builder.annotation.judgements import (
+    SCORE_NAMES,
+    Vote,
+    aggregate,
+    krippendorff_alpha,
+    merge_votes,
+    pairwise_agreement,
+)
 from kg_builder.core.errors import ImageError
 from kg_builder.core.models import Rejection
 from kg_builder.core.paths import confined_file
@@ -306,8 +313,6 @@ def select(driver: Driver, database: str, out: Path, min_total: float = 5.0) -> 
 def report(driver: Driver, database: str) -> dict[str, Any]:
     """Figure 4: per relation, how many judgements said high, low typicality and implausible;
     agreement between annotators (pairwise, and Krippendorff's alpha) per relation and overall."""
-    from kg_builder.annotation.judgements import krippendorff_alpha, pairwise_agreement
-
     counts: dict[str, dict[str, int]] = {r.value: dict.fromkeys(SCORE_NAMES.values(), 0)
                                          for r in Relation}
     items: dict[str, list[list[int]]] = defaultdict(list)

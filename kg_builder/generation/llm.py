@@ -101,6 +101,9 @@ def _retry_after(exc: Exception) -> float | None:
         return None
 
 
+OVERLOAD_REASONS = frozenset({"timeout", "rate_limited", "server_error"})
+
+
 class LLMClient:
     """Async JSON completions against one or more OpenAI-compatible endpoints."""
 
@@ -205,14 +208,6 @@ class LLMClient:
                 and isinstance(exc, oa.APIStatusError) and exc.status_code in (400, 422, 500)
                 and _UNSUPPORTED_FORMAT.search(str(exc)) is not None)
 
-    def _load_signal(self, exc: Exception | None, mode: StructuredMode) -> str:
-        """What a failed request says about the server's load: "overload" for a timeout, a
-        429 or a 5xx (not a refused response format), else "other"."""
-        if exc is None or self._refused_schema(exc, mode):
-            return "other"
-        reason, _ = self._classify(exc)
-        return "overload" if reason in ("timeout", "rate_limited", "server_error") else "other"
-
     def concurrency(self) -> list[dict[str, Any]]:
         """Per endpoint: the limit now, the highest reached, how often it was halved."""
         return [{"endpoint": e.base_url, **limit.summary()}
@@ -246,6 +241,7 @@ class LLMClient:
             limit = self.limits[index]
             slot = await limit.acquire()  # a retry waits here too: no extra load on a late server
             failure: Exception | None = None
+            refused, reason, retryable = False, "", False
             answered = False
             try:
                 kwargs: dict[str, Any] = {}
@@ -260,16 +256,20 @@ class LLMClient:
                 answered = True
             except (oa.APIStatusError, oa.APITimeoutError, oa.APIConnectionError) as err:
                 failure = err
+                refused = self._refused_schema(err, mode)
+                if not refused:
+                    reason, retryable = self._classify(err)
             finally:
-                await limit.release(slot, "ok" if answered else self._load_signal(failure, mode),
-                                    name)
+                # What the request says about the server's load: a timeout, a 429 or a 5xx
+                # (not a refused response format) is overload; anything else says nothing.
+                await limit.release(slot, "ok" if answered else
+                                    "overload" if reason in OVERLOAD_REASONS else "other", name)
             if failure is not None:
                 exc: Exception = failure
-                if self._refused_schema(exc, mode):
+                if refused:
                     # Use json_object with the schema on this endpoint from now on; ask again.
                     self._modes[index] = "json_object"
                     continue
-                reason, retryable = self._classify(exc)
                 if not retryable or attempt >= self.max_retries:
                     self._count_failure(reason)
                     detail = f"after {attempt + 1} attempts: {exc}" if retryable else str(exc)
