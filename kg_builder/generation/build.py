@@ -52,7 +52,8 @@ def make_client(settings: Settings, base_urls: str, model: str,
     """An LLM client for comma-separated base URLs, with the settings' limits."""
     key = settings.llm_api_key.get_secret_value()
     endpoints = [Endpoint(url.strip(), key, model, settings.llm_azure_api_version,
-                          start_concurrency)
+                          start_concurrency, grammar=settings.llm_grammar,
+                          stream=settings.llm_stream)
                  for url in base_urls.split(",") if url.strip()]
     return LLMClient(endpoints, timeout_s=settings.llm_timeout_s,
                      max_retries=settings.llm_max_retries, concurrency=settings.llm_concurrency,
@@ -120,17 +121,21 @@ def run_build(settings: Settings, input_path: Path, fmt: str, images_dir: Path |
         notify("no --images folder: stage 1 (image description) is skipped")
     reader = open_reader(input_path, fmt, images_dir=images_dir)
     with local:
-        if local_server:  # a timeout that fits this machine's speed and the answer's budget
+        if local_server:
+            # Its answers stream, so the timeout bounds a pause, never a slow but steady answer;
+            # grammars keep its answers in shape (templates, no placeholders, bounded length).
             speed = local.measure_speed()
-            timeout = max(settings.llm_timeout_s,
-                          local.timeout_for(settings.llm_max_tokens, speed))
-            notify(f"local model: {speed:.0f} tokens/s here, so up to {timeout:.0f}s an answer "
-                   f"({settings.llm_max_tokens} tokens at most) before a request times out")
-            settings = settings.model_copy(update={"llm_timeout_s": timeout})
+            notify(f"local model: {speed:.0f} tokens/s here; answers stream, so a request times "
+                   f"out only after {settings.llm_timeout_s:.0f}s without a token "
+                   "(MIKO_LLM_TIMEOUT_S)")
+            # It answers one request at a time (SLOTS): that is also its concurrency's ceiling.
+            settings = settings.model_copy(update={
+                "llm_grammar": True, "llm_stream": True,
+                "llm_concurrency": min(settings.llm_concurrency, local.SLOTS)})
         # The packaged local server answers one request at a time: start there.
         run = build_pipeline(settings, out.parent / (out.stem + ".run"), images_dir,
                              retry_failed, base_url, model,
-                             start_concurrency=1 if local_server else None)
+                             start_concurrency=local.SLOTS if local_server else None)
 
         async def go() -> BuildSummary:
             stop = asyncio.Event()

@@ -5,6 +5,11 @@ a concurrency limit, and round-robin over several base URLs. Answers are JSON va
 against a pydantic model whatever the server promised; ``finish_reason == "length"``,
 refusals and empty answers are failures; invalid JSON gets one repair attempt.
 
+Servers that take a llama.cpp grammar (``Endpoint.grammar``: the packaged local model, or
+``MIKO_LLM_GRAMMAR``) get the stage's grammar instead of a response format. Streamed endpoints
+(``Endpoint.stream``) read the answer as it is written, and their timeout is the longest pause
+between two pieces of it: a slow model that keeps writing never times out.
+
 Structured output differs per server: OpenAI, Azure and vLLM take
 ``response_format={"type": "json_schema", ...}``; llama.cpp's server answers that with an error
 and takes ``{"type": "json_object", "schema": ...}``. Mode ``auto`` tries json_schema and falls
@@ -36,6 +41,8 @@ class Endpoint:
     model: str  # on Azure OpenAI: the deployment name
     azure_api_version: str | None = None  # set: an Azure OpenAI resource at base_url
     start_concurrency: int | None = None  # what the server is known to take at once (default 4)
+    grammar: bool = False  # the server takes a llama.cpp GBNF `grammar` (llama.cpp, llama-cpp-python)
+    stream: bool = False  # stream answers: the timeout then bounds a stall, not the whole answer
 
 
 @dataclass
@@ -99,6 +106,44 @@ def _retry_after(exc: Exception) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         return None
+
+
+@dataclass
+class _Message:
+    content: str
+    refusal: None = None
+
+
+@dataclass
+class _Choice:
+    message: _Message
+    finish_reason: str | None
+
+
+@dataclass
+class _Tokens:
+    prompt_tokens: int
+    completion_tokens: int
+
+
+def _request_of(exc: Exception, endpoint: Endpoint) -> Any:
+    """The request a transport error was about (the openai errors want one)."""
+    import httpx
+
+    try:
+        return exc.request  # type: ignore[attr-defined]
+    except (AttributeError, RuntimeError):
+        return httpx.Request("POST", f"{endpoint.base_url}/chat/completions")
+
+
+class _Streamed:
+    """A streamed answer in the shape of a chat completion (what ``_content`` reads)."""
+
+    def __init__(self, content: str, finish_reason: str | None, pieces: int) -> None:
+        self.choices = ([_Choice(_Message(content), finish_reason)]
+                        if content or finish_reason else [])
+        # llama.cpp streams one token a piece and reports no prompt tokens when streaming
+        self.usage = _Tokens(0, pieces)
 
 
 OVERLOAD_REASONS = frozenset({"timeout", "rate_limited", "server_error"})
@@ -170,11 +215,17 @@ class LLMClient:
             return {"type": "json_object", "schema": schema}
         return None
 
+    @property
+    def uses_grammar(self) -> bool:
+        """Whether every endpoint takes a grammar (so a stage's grammar shapes every answer)."""
+        return all(e.grammar for e in self.endpoints)
+
     async def complete_json(self, messages: list[dict[str, Any]], output: type[T],
-                            name: str) -> T:
-        """One validated answer, repairing invalid JSON once; raises LLMError."""
+                            name: str, grammar: str | None = None) -> T:
+        """One validated answer, repairing an invalid one once; raises LLMError. ``grammar``
+        (llama.cpp GBNF) is sent to the endpoints that take one, instead of a response format."""
         schema = output.model_json_schema()
-        answer = await self._call(messages, name, schema)
+        answer = await self._call(messages, name, schema, grammar)
         try:
             return output.model_validate(extract_json(answer))
         except (ValueError, ValidationError) as first:
@@ -182,7 +233,7 @@ class LLMClient:
                 "role": "user",
                 "content": f"That answer is not valid: {str(first)[:500]}. Answer again with only "
                            f"one JSON object that follows this JSON schema: {json.dumps(schema)}"}]
-            answer = await self._call(repair, name, schema)
+            answer = await self._call(repair, name, schema, grammar)
             try:
                 return output.model_validate(extract_json(answer))
             except (ValueError, ValidationError) as second:
@@ -229,7 +280,8 @@ class LLMClient:
         assert isinstance(exc, oa.APIStatusError)
         return f"http_{exc.status_code}", False
 
-    async def _call(self, messages: list[dict[str, Any]], name: str, schema: dict[str, Any]) -> str:
+    async def _call(self, messages: list[dict[str, Any]], name: str, schema: dict[str, Any],
+                    grammar: str | None = None) -> str:
         oa = self._openai
         attempt = 0
         while True:
@@ -245,14 +297,18 @@ class LLMClient:
             answered = False
             try:
                 kwargs: dict[str, Any] = {}
-                fmt = self._response_format(mode, name, schema)
-                if fmt is not None:
+                if grammar is not None and endpoint.grammar:
+                    kwargs["extra_body"] = {"grammar": grammar}
+                elif (fmt := self._response_format(mode, name, schema)) is not None:
                     kwargs["response_format"] = fmt
                 self.usage.calls += 1
-                response = await client.chat.completions.create(
-                    model=endpoint.model, messages=messages,
-                    max_tokens=self.max_tokens, temperature=0, timeout=self.timeout_s,
-                    **kwargs)
+                if endpoint.stream:
+                    response = await self._streamed(client, endpoint, messages, kwargs)
+                else:
+                    response = await client.chat.completions.create(
+                        model=endpoint.model, messages=messages,
+                        max_tokens=self.max_tokens, temperature=0, timeout=self.timeout_s,
+                        **kwargs)
                 answered = True
             except (oa.APIStatusError, oa.APITimeoutError, oa.APIConnectionError) as err:
                 failure = err
@@ -281,6 +337,35 @@ class LLMClient:
             if self.structured == "auto" and index not in self._modes:
                 self._modes[index] = mode
             return self._content(response)
+
+    async def _streamed(self, client: Any, endpoint: Endpoint, messages: list[dict[str, Any]],
+                        kwargs: dict[str, Any]) -> Any:
+        """The answer read as it streams in: the timeout bounds each pause (reading the prompt,
+        then between two pieces of the answer), never the whole answer."""
+        import httpx
+
+        pause = httpx.Timeout(self.timeout_s, connect=min(self.timeout_s, 10.0))
+        stream = await client.chat.completions.create(
+            model=endpoint.model, messages=messages, max_tokens=self.max_tokens, temperature=0,
+            timeout=pause, stream=True, **kwargs)
+        parts: list[str] = []
+        finish: str | None = None
+        pieces = 0
+        oa = self._openai
+        try:
+            async with stream:
+                async for chunk in stream:
+                    for choice in chunk.choices:
+                        if choice.delta is not None and choice.delta.content:
+                            parts.append(choice.delta.content)
+                            pieces += 1
+                        finish = choice.finish_reason or finish
+        except (httpx.TimeoutException, TimeoutError) as exc:  # a pause longer than the timeout
+            raise oa.APITimeoutError(request=_request_of(exc, endpoint)) from exc
+        except httpx.TransportError as exc:  # the server dropped the answer half way
+            raise oa.APIConnectionError(message=f"the answer broke off: {exc!r}",
+                                        request=_request_of(exc, endpoint)) from exc
+        return _Streamed("".join(parts), finish, pieces)
 
     def _content(self, response: Any) -> str:
         """The answer's text, or LLMError for an empty, cut-off or refused answer."""

@@ -93,6 +93,8 @@ def smollm2_path() -> Path:
 class LocalModelServer:
     """``python -m llama_cpp.server`` on a free loopback port, for as long as the context lasts."""
 
+    SLOTS = 1  # llama-cpp-python's server answers one request at a time
+
     def __init__(self, port: int | None = None, n_ctx: int = 4096, threads: int = 2,
                  start_timeout_s: float = 120.0) -> None:
         if importlib.util.find_spec("llama_cpp") is None:
@@ -127,7 +129,10 @@ class LocalModelServer:
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model),
              "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(self.n_ctx),
-             "--n_threads", str(self.threads), "--model_alias", self.model_name],
+             "--n_threads", str(self.threads), "--model_alias", self.model_name,
+             # one request at a time, each to its end: by default a new streamed request
+             # would cut the one being answered off
+             "--interrupt_requests", "False"],
             stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
@@ -157,12 +162,6 @@ class LocalModelServer:
             raise LocalModelError(f"the local model server did not answer a test request: {exc}"
                                   ) from exc
         return max(produced, 1) / max(time.monotonic() - started, 1e-3)
-
-    @staticmethod
-    def timeout_for(max_tokens: int, tokens_per_s: float, prompt_s: float = 30.0) -> float:
-        """A request timeout that fits the model: reading the prompt, then the longest answer
-        allowed at the measured speed, with half again as margin (one request at a time)."""
-        return prompt_s + 1.5 * max_tokens / max(tokens_per_s, 0.1)
 
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:

@@ -400,3 +400,43 @@ def test_a_placeholder_answer_gets_one_repair_then_is_dead_lettered(
         assert result.exit_code == 1 and built == []
         [entry] = [json.loads(line) for line in dead]
         assert entry["stage"] == "intentions" and "placeholder" in entry["reason"]
+
+
+def test_a_streamed_answer_times_out_on_a_pause_never_on_its_length(
+        double: tuple[str, Faults]) -> None:
+    url, faults = double
+    faults.piece_s = 0.03  # ~20 pieces: the whole answer takes ~0.6 s, twice the timeout
+    c = LLMClient([Endpoint(url, "k", "double", stream=True)], timeout_s=0.3, backoff_s=0.01,
+                  max_retries=1)
+    answer = ask(c)
+    assert answer.concept == "our" and faults.calls == 1 and c.usage.retries == 0
+    assert faults.requests[0]["stream"] is True
+    assert c.usage.tokens_out > 10  # one piece a token
+    faults.script = ["stall", "stall"]  # half an answer, then nothing: that is a timeout
+    stalled = LLMClient([Endpoint(url, "k", "double", stream=True)], timeout_s=0.3,
+                        backoff_s=0.01, max_retries=1)
+    with pytest.raises(LLMError) as info:
+        ask(stalled)
+    assert info.value.reason == "timeout" and faults.calls == 3
+
+
+def test_a_grammar_goes_to_the_servers_that_take_one_instead_of_a_response_format(
+        double: tuple[str, Faults], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kg_builder.generation.grammar import intentions_grammar, key_information_grammar
+
+    url, faults = double
+    use_double(monkeypatch, url)
+    monkeypatch.setenv("MIKO_LLM_GRAMMAR", "true")
+    inp = _posts(tmp_path, 1)
+    out = tmp_path / "run.jsonl"
+    result = CliRunner().invoke(main, ["build", str(inp), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    key_info, intentions = faults.requests
+    assert key_info["grammar"] == key_information_grammar() and "response_format" not in key_info
+    assert intentions["grammar"] == intentions_grammar()
+    [record] = [json.loads(line) for line in out.read_text().splitlines()]
+    assert all("+g" in i["prompt_version"] for i in record["intentions"])
+    # The same input without a grammar is another answer: asked again, not taken from the cache.
+    monkeypatch.setenv("MIKO_LLM_GRAMMAR", "false")
+    assert CliRunner().invoke(main, ["build", str(inp), "--out", str(out)]).exit_code == 0
+    assert len(faults.requests) == 4 and "grammar" not in faults.requests[-1]

@@ -1,5 +1,5 @@
 """End to end through the real packaged local model (SmolLM2-135M via llama-cpp-python):
-a few MIKO posts -> stages -> graph, with no model server configured."""
+20 MIKO posts -> stages -> graph, with no model server configured and default settings."""
 
 from __future__ import annotations
 
@@ -13,10 +13,14 @@ from click.testing import CliRunner
 
 from cli import main
 from kg_builder.core.models import PostRecord
-from kg_builder.core.relations import Relation
+from kg_builder.core.relations import Relation, split_tail
+from kg_builder.generation.stages.intentions import _PLACEHOLDER as PLACEHOLDER
+from kg_builder.generation.stages.intentions import continuation_of
 from kg_builder.loading.readers import MikoReader
 
 pytestmark = pytest.mark.graph
+
+POSTS = 20  # "a test builds at least 20 posts this way in CI"
 
 
 def test_ingest_offline_with_the_local_default_model(
@@ -24,26 +28,38 @@ def test_ingest_offline_with_the_local_default_model(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("MIKO_LLM_BASE_URL", raising=False)
-    monkeypatch.setenv("MIKO_LLM_CONCURRENCY", "2")
-    monkeypatch.setenv("MIKO_LLM_TIMEOUT_S", "120")
-    posts = [r for r in MikoReader(data_dir / "miko" / "test.json") if isinstance(r, PostRecord)][:3]
+    for name in ("MIKO_LLM_CONCURRENCY", "MIKO_LLM_TIMEOUT_S", "MIKO_LLM_GRAMMAR",
+                 "MIKO_LLM_STREAM", "MIKO_LLM_MAX_TOKENS"):
+        monkeypatch.delenv(name, raising=False)  # the defaults a new user gets
+    posts = [r for r in MikoReader(data_dir / "miko" / "test.json")
+             if isinstance(r, PostRecord)][:POSTS]
     inp = tmp_path / "posts.jsonl"
     inp.write_text("".join(json.dumps({"id": p.id, "text": p.text}) + "\n" for p in posts))
     out = tmp_path / "run.jsonl"
     result = CliRunner().invoke(main, ["ingest", str(inp), "--out", str(out)])
+    assert result.exit_code == 0, result.output
     assert "packaged local model SmolLM2-135M-Instruct" in result.output
-    assert re.search(r"local model: \d+ tokens/s here, so up to \d+s an answer", result.output)
-    assert "concurrency on http://127.0.0.1:" in result.output  # started at the server's one slot
+    assert re.search(r"local model: \d+ tokens/s here; answers stream", result.output)
+    assert "reached 1 (ceiling 1)" in result.output  # the server's one slot
+    assert re.search(rf"building: \d+ of {POSTS} posts done .* posts/s, about", result.output)
     built = [PostRecord.model_validate_json(line) for line in out.read_text().splitlines()]
-    dead = out.with_suffix(".dead.jsonl").read_text().splitlines()
-    assert len(built) + len(dead) == 3, result.output
-    assert built, result.output  # the grammar-constrained model gets at least one post through
+    assert out.with_suffix(".dead.jsonl").read_text() == ""
+    assert len(built) == POSTS, result.output
     for post in built:
-        assert {i.relation for i in post.intentions} == set(Relation)
-        assert all(i.text.startswith(i.relation.spec.template) for i in post.intentions)
-        assert post.key_info is not None and post.key_info.keywords
+        assert [i.relation for i in post.intentions] == list(Relation)
+        assert post.key_info is not None and 3 <= len(post.key_info.keywords) <= 5
+        for i in post.intentions:
+            template = i.relation.spec.template
+            assert i.text.startswith(template + " "), i.text
+            tail, matched = split_tail(i.relation, i.text)
+            assert matched and continuation_of(i.relation, tail) == tail, i.text  # no echo
+            assert not PLACEHOLDER.search(tail) and "[" not in tail, i.text
+            assert template.lower() not in tail.lower(), i.text  # never doubled
     rows, _, _ = empty_graph.execute_query(
-        "MATCH (p:Post)-[r]->(:Intention) RETURN p.id AS p, count(r) AS n, "
-        "collect(DISTINCT r.model)[0] AS model", database_=settings.neo4j_database)
+        "MATCH (p:Post)-[r]->(i:Intention) RETURN p.id AS p, count(r) AS n, "
+        "collect(DISTINCT r.model)[0] AS model, collect(r.text) AS texts",
+        database_=settings.neo4j_database)
     assert {r["p"] for r in rows} == {p.id for p in built}
     assert all(r["n"] == 10 and "smollm2" in r["model"].lower() for r in rows)
+    stored = [t for r in rows for t in r["texts"]]
+    assert len(stored) == 10 * POSTS and not any(PLACEHOLDER.search(t) for t in stored)

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from kg_builder.core.errors import LLMError
 from kg_builder.core.models import ImageRef, IntentionRecord, KeyInfo, PostRecord
 from kg_builder.generation.cache import StageCache, cache_key
+from kg_builder.generation.grammar import grammar_version
 from kg_builder.generation.llm import LLMClient
 from kg_builder.generation.prompts import PromptTemplate, load_template
 
@@ -51,6 +52,8 @@ class Stage(Generic[In, Out]):
     placeholders: ClassVar[frozenset[str]]
     input_model: ClassVar[type[BaseModel]]
     output_model: ClassVar[type[BaseModel]]
+    # A llama.cpp grammar for the answer, sent to the servers that take one (optional).
+    grammar: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -86,7 +89,16 @@ class Stage(Generic[In, Out]):
         self.cache_hits = 0
 
     @property
+    def uses_grammar(self) -> bool:
+        return self.grammar is not None and self.client.uses_grammar
+
+    @property
     def prompt_version(self) -> str:
+        """The prompt file's version, and the grammar's when the answers are written under one
+        (so answers made under another grammar are neither reused nor mistaken for these)."""
+        if self.uses_grammar:
+            assert self.grammar is not None
+            return f"{self.template.version}+g{grammar_version(self.grammar)}"
         return self.template.version
 
     async def run(self, data: In, retry_failed: bool = True) -> Out:
@@ -106,7 +118,7 @@ class Stage(Generic[In, Out]):
 
         With ``retry_failed`` False, an input that failed before fails again without a call.
         """
-        key = cache_key(self.name, self.model, self.template.version, payload)
+        key = cache_key(self.name, self.model, self.prompt_version, payload)
         hit = self.cache.get(key)
         if hit is not None:
             try:
@@ -121,7 +133,8 @@ class Stage(Generic[In, Out]):
             if reason is not None:
                 raise LLMError("failed_before", reason)
         try:
-            answer = await self.client.complete_json(messages, output, self.name)
+            answer = await self.client.complete_json(
+                messages, output, self.name, self.grammar if self.uses_grammar else None)
         except LLMError as exc:
             self.cache.fail(key, self.name, str(exc))
             raise

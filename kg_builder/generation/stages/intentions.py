@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
 from kg_builder.core.models import IntentionRecord, KeyInfo
 from kg_builder.core.relations import Relation, split_tail
+from kg_builder.generation.grammar import intentions_grammar
 from kg_builder.generation.stages.base import PostState, Stage
 
 
@@ -108,6 +109,7 @@ class IntentionsStage(Stage[IntentionsInput, Intentions]):
                               "key_information"})
     input_model = IntentionsInput
     output_model = Intentions
+    grammar = intentions_grammar()
 
     async def prepare(self, state: PostState) -> IntentionsInput:
         return IntentionsInput(post_text=state.post.text,

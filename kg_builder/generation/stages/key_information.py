@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from kg_builder.core.models import KeyInfo
+from kg_builder.generation.grammar import key_information_grammar
 from kg_builder.generation.stages.base import PostState, Stage
 
 
@@ -33,6 +34,7 @@ class KeyInformationStage(Stage[KeyInformationInput, KeyInfo]):
     placeholders = frozenset({"post_text", "image_description"})
     input_model = KeyInformationInput
     output_model = KeyInfo
+    grammar = key_information_grammar()
 
     async def prepare(self, state: PostState) -> KeyInformationInput:
         return KeyInformationInput(post_text=state.post.text,
