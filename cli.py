@@ -163,7 +163,8 @@ def start_neo4j(ctx: click.Context, scratch: bool = False) -> None:
         started = server.start()
         s = settings_of(ctx)
         click.echo(f"{'Started' if started else 'Already running'}: Neo4j (pid {server.pid()})\n"
-                   f"Bolt:    {s.bolt_uri}\nBrowser: {s.browser_url}")
+                   f"Bolt:    {s.bolt_uri}\nBrowser: {s.browser_url}\n"
+                   f"Memory:  {server.memory.describe()}")
 
 
 @command(neo4j_group, "stop")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,8 +55,10 @@ class Settings(BaseSettings):
     neo4j_bolt_port: int = 7687
     neo4j_http_port: int = 7474
     neo4j_listen_address: str = "127.0.0.1"
-    neo4j_heap: str = "4g"
-    neo4j_pagecache: str = "6g"
+    neo4j_heap: str = Field(default="auto", description="JVM heap of the managed server: auto "
+                            "(a sixth of the memory, 1-16 GiB) or a size such as 4g.")
+    neo4j_pagecache: str = Field(default="auto", description="Page cache of the managed server: "
+                                 "auto (a quarter of the memory, 0.5-64 GiB) or a size such as 6g.")
     neo4j_start_timeout_s: float = 120.0
 
     # --- embeddings -------------------------------------------------------------------
@@ -164,6 +167,13 @@ class Settings(BaseSettings):
         default=SecretStr(DEFAULT_LOCAL_PASSWORD), description="Password of that login, set when "
         "the local Label Studio first starts.")
     label_studio_start_timeout_s: float = Field(default=180.0, gt=0)
+
+    @field_validator("neo4j_heap", "neo4j_pagecache")
+    @classmethod
+    def _memory_size(cls, value: str) -> str:
+        if not re.fullmatch(r"auto|\d+(\.\d+)?[kmgt]?", value.strip().lower()):
+            raise ValueError(f"{value!r} is neither auto nor a size such as 4g or 512m")
+        return value.strip().lower()
 
     @field_validator("write_batch_size", "embedding_batch_size")
     @classmethod

@@ -22,6 +22,7 @@ from pathlib import Path
 from kg_builder.core.errors import Neo4jServerError
 from kg_builder.core.settings import APOC_VERSION, NEO4J_BROWSER_VERSION, NEO4J_VERSION, Settings
 from kg_builder.graph.driver import make_driver
+from kg_builder.graph.memory import MemoryPlan, neo4j_size, plan_memory
 from kg_builder.graph.queries import admin
 
 _POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
@@ -145,8 +146,13 @@ class Neo4jServer:
                 )
 
     # -- configuration -----------------------------------------------------------------------
+    @property
+    def memory(self) -> MemoryPlan:
+        return plan_memory(self.settings.neo4j_heap, self.settings.neo4j_pagecache)
+
     def write_conf(self) -> Path:
         s = self.settings
+        plan = self.memory
         for sub in ("conf", "data", "logs", "run", "import"):
             (self.data / sub).mkdir(parents=True, exist_ok=True)
         lines = [
@@ -161,12 +167,12 @@ class Neo4jServer:
             f"server.directories.import={self.data / 'import'}",
             f"server.directories.plugins={self.home / 'plugins'}",
             f"server.directories.lib={self.home / 'lib'}",
-            # 2 cores / 24 GiB: a moderate heap, a page cache for the store (posts, intentions,
-            # their float arrays), and the rest left to the OS cache that Lucene's vector
-            # indexes read through.
-            f"server.memory.heap.initial_size={s.neo4j_heap}",
-            f"server.memory.heap.max_size={s.neo4j_heap}",
-            f"server.memory.pagecache.size={s.neo4j_pagecache}",
+            # The memory plan (kg_builder/graph/memory.py): heap, page cache for the store, and
+            # the rest left to the OS cache that Lucene's vector indexes read through.
+            f"# memory: {plan.describe()}",
+            f"server.memory.heap.initial_size={neo4j_size(plan.heap)}",
+            f"server.memory.heap.max_size={neo4j_size(plan.heap)}",
+            f"server.memory.pagecache.size={neo4j_size(plan.pagecache)}",
             "db.tx_log.rotation.retention_policy=2 files",
             "dbms.usage_report.enabled=false",
             # Neo4j Browser: no usage data, nothing fetched from the internet; on connect it
