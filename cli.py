@@ -78,6 +78,9 @@ LOAD_OPTS = (
                  help="Drop miko's vector indexes during the load and rebuild them afterwards "
                  "(faster for big loads; vector search is unavailable meanwhile). auto: only "
                  "when the graph holds no post yet."),
+    click.option("--bulk", is_flag=True, help="First load into an empty database: write import "
+                 "files and run the server's own importer (neo4j-admin; the managed server is "
+                 "restarted), then build the indexes. Refused when the database is not empty."),
 )
 
 
@@ -217,15 +220,18 @@ def db_reembed(ctx: click.Context, yes: bool) -> None:
 
 
 def load(ctx: click.Context, reader: Any, as_json: bool = False, rejects: Path | None = None,
-         progress: bool | None = None, defer_indexes: str = "auto") -> None:
+         progress: bool | None = None, defer_indexes: str = "auto", bulk: bool = False) -> None:
     """Load a reader's records and print the summary; exit 1 if any record was rejected."""
+    from kg_builder.loading.bulk import BulkLoadError
     from kg_builder.loading.service import load_records
 
     try:
         summary = load_records(settings_of(ctx), reader, progress=progress,
-                               defer_indexes=DEFER[defer_indexes])
+                               defer_indexes=DEFER[defer_indexes], bulk=bulk)
     except LoadInterruptedError as exc:  # what was committed, then the cause and the fix
         click.echo("\n".join(exc.summary.describe(reader.stats)), err=True)
+        raise click.ClickException(str(exc)) from exc
+    except BulkLoadError as exc:
         raise click.ClickException(str(exc)) from exc
     if rejects is not None:
         rejects.write_text("".join(r.model_dump_json() + "\n" for r in summary.rejected), "utf-8")
@@ -809,11 +815,25 @@ def api_schema(ctx: click.Context, check: bool) -> None:
         click.echo("schema/schema.graphql is up to date")
 
 
+def graph_is_empty(ctx: click.Context) -> bool:
+    """Whether the database holds no node but miko's embedding-model record."""
+    from kg_builder.graph.queries import admin
+    from kg_builder.loading.service import graph
+
+    with graph(settings_of(ctx)) as driver:
+        records, _, _ = driver.execute_query(admin.count_foreign_nodes(),
+                                             database_=settings_of(ctx).neo4j_database)
+    return int(records[0]["n"]) == 0
+
+
 @command(main, "up", click.option("--data", type=click.Path(path_type=Path),
                                   help="MIKO release folder (default: MIKO_DATA_DIR/miko)."),
          click.option("--serve/--no-serve", "then_serve", default=True, show_default=True,
-                      help="Serve the GraphQL API afterwards."))
-def up(ctx: click.Context, data: Path | None, then_serve: bool) -> None:
+                      help="Serve the GraphQL API afterwards."),
+         click.option("--bulk", is_flag=True, help="Load through the server's importer when the "
+                      "database is empty (see `miko load --bulk`); a graph already there is "
+                      "kept and loaded into online."))
+def up(ctx: click.Context, data: Path | None, then_serve: bool, bulk: bool) -> None:
     """The main job: start Neo4j, load the MIKO benchmark, print stats and URLs, serve the API."""
     from kg_builder.loading.readers import MikoReader
 
@@ -830,7 +850,7 @@ def up(ctx: click.Context, data: Path | None, then_serve: bool) -> None:
     step(2, f"loading the MIKO benchmark from {release}: every post and intention embedded on "
          "CPU (~2 minutes the first time; a rerun finds everything in place)")
     try:
-        load(ctx, MikoReader(release))
+        load(ctx, MikoReader(release), bulk=bulk and graph_is_empty(ctx))
     except click.ClickException as exc:
         click.echo(f"warning: {exc.format_message()}", err=True)
     step(3, "the graph")

@@ -40,14 +40,20 @@ def init_graph(settings: Settings, embedder: Embedder | None = None) -> tuple[li
 
 
 def load_records(settings: Settings, items: Iterable[ReadItem], *, progress: bool | None = None,
-                 defer_indexes: bool | None = None, embedder: Embedder | None = None
-                 ) -> LoadSummary:
+                 defer_indexes: bool | None = None, embedder: Embedder | None = None,
+                 bulk: bool = False) -> LoadSummary:
     """Apply the schema and load every record; rejections are in the summary, never raised.
 
     ``defer_indexes``: drop miko's vector indexes during the load and rebuild them afterwards
-    (None: only when the graph holds no post yet).
+    (None: only when the graph holds no post yet). ``bulk``: a first load into an empty
+    database through the server's importer (``BulkLoader``; refuses a database with content).
     """
     embedder = embedder or load_embedder(settings)
+    if bulk:
+        from kg_builder.loading.bulk import BulkLoader
+
+        return BulkLoader(settings, embedder, settings.write_batch_size).load(
+            items, progress=progress)
     with graph(settings) as driver:
         init_schema(driver, settings.neo4j_database, embedder.model_name, embedder.dimension,
                     settings.index_options)

@@ -107,3 +107,26 @@ def count_relationships(rel_type: str) -> str:
 
 def count_labelled_edges(relation: Relation) -> str:
     return f"MATCH ()-[r:{relation.rel_type}]->() RETURN r.label AS label, count(r) AS n"
+
+
+# --- bulk import (kg_builder/loading/bulk.py) --------------------------------------------------
+
+def count_foreign_nodes() -> str:
+    """Nodes other than the embedding-model record: a bulk import replaces the whole store, so
+    it runs only when this is 0."""
+    return "MATCH (n) WHERE NOT n:KGMeta RETURN count(n) AS n"
+
+
+def index_names() -> str:
+    """Names of every index but the token lookup indexes every database has."""
+    return "SHOW INDEXES YIELD name, type WHERE type <> 'LOOKUP' RETURN name"
+
+
+def constraint_names() -> str:
+    return "SHOW CONSTRAINTS YIELD name RETURN name"
+
+
+def our_constraints() -> list[str]:
+    """Names of the constraints our schema creates."""
+    return [m.group(1) for s in schema_statements()
+            if (m := re.match(r"CREATE CONSTRAINT (\w+)", s))]

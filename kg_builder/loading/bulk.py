@@ -1,0 +1,337 @@
+"""The bulk path for a first load: import files written as the records stream in, then the
+server's own importer (``neo4j-admin database import full``), then the schema and the indexes.
+
+For an empty database of the managed server only (it replaces the store, so it refuses a
+database that holds any node or any index or constraint that is not miko's). The graph it makes
+is the one the online loader (``GraphLoader``) makes from the same records: the same nodes,
+labels, relationship types and properties, the embeddings as float32 arrays; a test compares
+``miko stats --json`` of both on the MIKO data. Online loading stays the path for increments.
+
+Steps, each timed in the summary: (1) read, embed (new intention tails once per normalised
+tail, post texts) and write CSV files batch by batch, never holding the input in memory (only
+the ids of the intentions, images and key information already written); (2) stop the server,
+import, start it; (3) apply the schema (constraints, indexes, vector indexes) and wait until
+every index is online.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+from neo4j import Driver, RoutingControl
+from tqdm import tqdm
+
+from kg_builder.core.errors import EmbeddingInputError, KGBuilderError
+from kg_builder.core.key_info import KeyInfoKind
+from kg_builder.core.models import Origin, PostRecord, Rejection
+from kg_builder.core.relations import Relation, intention_id, normalise
+from kg_builder.core.settings import Settings
+from kg_builder.embeddings.base import Embedder
+from kg_builder.graph.driver import connect
+from kg_builder.graph.queries import admin
+from kg_builder.graph.schema import await_indexes, check_embedding_meta, init_schema
+from kg_builder.graph.server import Neo4jServer
+from kg_builder.loading.loader import LoadSummary, _chunks
+from kg_builder.loading.readers import ReadItem
+
+FOLDER = "miko-bulk"  # under the server's import folder; removed after a successful import
+
+
+class BulkLoadError(KGBuilderError):
+    """The bulk path cannot run (or failed): the message says why and what to do instead."""
+
+
+# --- CSV fields as neo4j-admin reads them ---------------------------------------------------
+
+def _field(value: Any) -> str:
+    """One CSV field: strings quoted (quotes doubled), numbers bare, None empty (no property)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return '"' + ";".join(str(v) for v in value) + '"'
+    text = str(value)
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _type_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "long"
+    if isinstance(value, float):
+        return "double"
+    return "string"
+
+
+class _Files:
+    """The import files: one per (kind of row, header), opened on first use."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._open: dict[str, IO[str]] = {}
+        self.multiline: set[str] = set()
+        self.nodes: dict[str, list[str]] = defaultdict(list)  # labels -> files
+        self.relationships: dict[str, list[str]] = defaultdict(list)  # type -> files
+
+    def writer(self, name: str, header: list[str], *, labels: str = "",
+               rel_type: str = "") -> IO[str]:
+        f = self._open.get(name)
+        if f is None:
+            path = self.folder / f"{name}.csv"
+            f = path.open("w", encoding="utf-8", newline="")
+            f.write(",".join(header) + "\n")
+            self._open[name] = f
+            (self.nodes[labels] if labels else self.relationships[rel_type]).append(str(path))
+        return f
+
+    def row(self, name: str, fields: list[str], header: list[str], **kind: str) -> None:
+        line = ",".join(fields)
+        if "\n" in line or "\r" in line:
+            self.multiline.add(str(self.folder / f"{name}.csv"))
+        self.writer(name, header, **kind).write(line + "\n")
+
+    def close(self) -> None:
+        for f in self._open.values():
+            f.close()
+
+
+def _vectors(matrix: Any) -> list[str]:
+    """Float32 vectors as ``"a;b;c"`` fields (the shortest text that reads back exactly)."""
+    rows = np.asarray(matrix, dtype=np.float32).astype(str)
+    return ['"' + ";".join(row) + '"' for row in rows]
+
+
+# --- the bulk load --------------------------------------------------------------------------
+
+class BulkLoader:
+    """Writes the import files from records, imports them, applies the schema."""
+
+    def __init__(self, settings: Settings, embedder: Embedder, batch_size: int = 2000) -> None:
+        if not settings.managed:
+            raise BulkLoadError(
+                f"--bulk runs the server's own importer, so it needs the server miko manages; "
+                f"MIKO_NEO4J_URI is set ({settings.neo4j_uri}): load without --bulk")
+        self.settings = settings
+        self.embedder = embedder
+        self.batch_size = batch_size
+        self.server = Neo4jServer(settings)
+        self.database = settings.neo4j_database
+
+    def check_empty(self, driver: Driver) -> None:
+        """Refuse unless the database holds nothing the import would destroy."""
+        records, _, _ = driver.execute_query(
+            admin.count_foreign_nodes(), database_=self.database, routing_=RoutingControl.READ)
+        if (n := int(records[0]["n"])) > 0:
+            raise BulkLoadError(
+                f"the database {self.database!r} holds {n:,} nodes: --bulk replaces the whole "
+                "store, so it is for a first load into an empty database. Load without --bulk "
+                "to add to this graph (loading is idempotent), or point MIKO_NEO4J_DATA_DIR at "
+                "a new folder for a new database")
+        names: list[str] = []
+        for statement in (admin.index_names(), admin.constraint_names()):
+            records, _, _ = driver.execute_query(
+                statement, database_=self.database, routing_=RoutingControl.READ)
+            names += [r["name"] for r in records]
+        ours = set(admin.our_indexes()) | set(admin.our_constraints())
+        foreign = sorted(n for n in names if n not in ours)
+        if foreign:
+            raise BulkLoadError(
+                f"the database {self.database!r} has indexes or constraints that are not "
+                f"miko's ({', '.join(foreign[:5])}): --bulk would drop them. Load without --bulk")
+        check_embedding_meta(driver, self.database, self.embedder.model_name,
+                             self.embedder.dimension)
+
+    def load(self, items: Iterable[ReadItem], progress: bool | None = None,
+             total: int | None = None) -> LoadSummary:
+        if self.database != "neo4j":
+            raise BulkLoadError(f"--bulk imports into the default database `neo4j` of Neo4j "
+                                f"Community, not {self.database!r}: load without --bulk")
+        with connect(self.settings) as driver:
+            self.check_empty(driver)
+        summary = LoadSummary(deferred_indexes=True)
+        started = time.perf_counter()
+        folder = self.server.data / "import" / FOLDER
+        shutil.rmtree(folder, ignore_errors=True)  # ours: a failed earlier run's files
+        folder.mkdir(parents=True)
+        files = _Files(folder)
+        seen: dict[str, set[str]] = defaultdict(set)  # written node ids per kind
+        bar = tqdm(total=total, unit="post", desc="writing import files", file=sys.stderr,
+                   disable=(not sys.stderr.isatty()) if progress is None else not progress)
+        try:
+            for chunk in _chunks(items, self.batch_size):
+                records: list[PostRecord] = []
+                for item in chunk:
+                    if isinstance(item, Rejection):
+                        summary.rejected.append(item)
+                    else:
+                        records.append(item)
+                summary.posts_read += len(chunk)
+                if records:
+                    self._write_isolating(records, files, seen, summary)
+                bar.update(len(chunk))
+        finally:
+            bar.close()
+            files.close()
+        t = time.perf_counter()
+        self._import(files)
+        summary.write_seconds = time.perf_counter() - t
+        t = time.perf_counter()
+        # A new driver: the store is new, so bookmarks of transactions before it mean nothing
+        # to it (a driver used before would wait for them in vain). Drivers of other
+        # processes (a running API) need a restart for the same reason.
+        with connect(self.settings) as driver:
+            init_schema(driver, self.database, self.embedder.model_name,
+                        self.embedder.dimension, self.settings.index_options)
+            await_indexes(driver, self.database, timeout_s=24 * 3600)
+        summary.index_seconds = time.perf_counter() - t
+        shutil.rmtree(folder, ignore_errors=True)
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+    # -- files -------------------------------------------------------------------------------
+    def _embed(self, texts: list[str]) -> Any:
+        try:
+            return self.embedder.embed(texts)
+        except (ValueError, TypeError, RuntimeError) as exc:
+            raise EmbeddingInputError(f"the embedder refused the text: {type(exc).__name__}: "
+                                      f"{str(exc)[:200]}") from exc
+
+    def _write_isolating(self, records: list[PostRecord], files: _Files,
+                         seen: dict[str, set[str]], summary: LoadSummary) -> None:
+        """Write a batch; when the embedder refuses it (before anything is written), split it
+        to find the records at fault, reject those with their place and write the rest."""
+        try:
+            self._write_batch(records, files, seen, summary)
+        except EmbeddingInputError as exc:
+            if len(records) == 1:
+                where = records[0].origin or Origin(file="input")
+                summary.rejected.append(Rejection(**where.model_dump(), reason=(
+                    f"post {records[0].id!r} refused by the embedder: {exc}")))
+                return
+            middle = len(records) // 2
+            self._write_isolating(records[:middle], files, seen, summary)
+            self._write_isolating(records[middle:], files, seen, summary)
+
+    def _write_batch(self, records: list[PostRecord], files: _Files,
+                     seen: dict[str, set[str]], summary: LoadSummary) -> None:
+        if not records:
+            return
+        t0 = time.perf_counter()
+        # Intention nodes new to this load (the first sentence seen is the node's text), their
+        # tails embedded once per normalised tail, as the online loader does.
+        nodes: dict[str, tuple[Relation, str, str]] = {}
+        for rec in records:
+            for intent in rec.intentions:
+                iid = intention_id(intent.relation, intent.tail)
+                if iid not in seen["intention"] and iid not in nodes:
+                    nodes[iid] = (intent.relation, intent.text, intent.tail)
+        by_tail: dict[str, list[str]] = defaultdict(list)
+        tail_text: dict[str, str] = {}
+        for iid, (_, _, tail) in nodes.items():
+            key = normalise(tail)
+            by_tail[key].append(iid)
+            tail_text.setdefault(key, tail)
+        vector_of: dict[str, str] = {}
+        if by_tail:
+            keys = list(by_tail)
+            for key, vec in zip(keys, _vectors(self._embed([tail_text[k] for k in keys])),
+                                strict=True):
+                for iid in by_tail[key]:
+                    vector_of[iid] = vec
+        post_vectors = _vectors(self._embed([r.text for r in records]))
+        summary.embed_seconds += time.perf_counter() - t0
+        summary.intentions_embedded += len(by_tail)
+        summary.posts_embedded += len(records)
+
+        for iid, (relation, text, tail) in nodes.items():
+            files.row(f"intentions-{relation.label}",
+                      [_field(iid), _field(relation.value), _field(text), _field(tail),
+                       vector_of[iid]],
+                      ["id:ID(Intention)", "relation", "text", "tail", "embedding:float[]"],
+                      labels=f"Intention:{relation.label}")
+            seen["intention"].add(iid)
+        summary.intention_nodes_written += len(nodes)
+
+        for rec, vec in zip(records, post_vectors, strict=True):
+            extra = sorted(rec.extra.items())
+            name = "posts" + "".join(f"-{k}.{_type_of(v)}" for k, v in extra)
+            header = ["id:ID(Post)", "text", "source", "split", "benchmark_labels:long[]",
+                      "embedding:float[]", *(f"{k}:{_type_of(v)}" for k, v in extra)]
+            labels_field = (_field(list(rec.benchmark_labels))
+                            if rec.benchmark_labels is not None else "")
+            files.row(name, [_field(rec.id), _field(rec.text), _field(rec.source),
+                             _field(rec.split), labels_field, vec,
+                             *(_field(v) for _, v in extra)], header, labels="Post")
+            summary.posts_loaded += 1
+            if rec.image is not None:
+                img = rec.image
+                if img.key not in seen["image"]:
+                    files.row("images", [_field(img.key), _field(img.file), _field(img.sha256)],
+                              ["id:ID(Image)", "file", "sha256"], labels="Image")
+                    seen["image"].add(img.key)
+                files.row("has-image", [_field(rec.id), _field(img.key), _field(img.description)],
+                          [":START_ID(Post)", ":END_ID(Image)", "description"],
+                          rel_type="HAS_IMAGE")
+                summary.images += 1
+            if rec.key_info is not None:
+                linked: set[tuple[KeyInfoKind, str]] = set()
+                for kind, display in rec.key_info.items():
+                    key_name = normalise(display)
+                    if not key_name or (kind, key_name) in linked:
+                        continue
+                    linked.add((kind, key_name))
+                    if key_name not in seen[kind.label]:
+                        files.row(f"key-{kind.label}", [_field(key_name), _field(display)],
+                                  [f"name:ID({kind.label})", "display"], labels=kind.label)
+                        seen[kind.label].add(key_name)
+                    files.row(f"has-{kind.label}", [_field(rec.id), _field(key_name)],
+                              [":START_ID(Post)", f":END_ID({kind.label})"],
+                              rel_type=kind.rel_type)
+                    summary.key_info_links += 1
+            # One edge per (relation, intention) of a post: a later sentence replaces an
+            # earlier one, as MERGE + SET does online.
+            edges: dict[tuple[Relation, str], list[str]] = {}
+            for intent in rec.intentions:
+                iid = intention_id(intent.relation, intent.tail)
+                edges[(intent.relation, iid)] = [
+                    _field(rec.id), _field(iid), _field(intent.text), _field(intent.label),
+                    _field(list(intent.label_votes)), _field(intent.source or rec.source),
+                    _field(intent.model), _field(intent.prompt_version)]
+            for (relation, _), fields in edges.items():
+                files.row(f"edges-{relation.rel_type}", fields,
+                          [":START_ID(Post)", ":END_ID(Intention)", "text", "label:long",
+                           "label_votes:long[]", "source", "model", "prompt_version"],
+                          rel_type=relation.rel_type)
+                summary.intention_edges[relation.value] += 1
+
+    # -- import ------------------------------------------------------------------------------
+    def _import(self, files: _Files) -> None:
+        args = ["database", "import", "full", self.database, "--overwrite-destination=true",
+                "--bad-tolerance=0", "--array-delimiter=;", "--strict=true",
+                f"--report-file={files.folder / 'import.report'}"]
+        args += [f"--nodes={labels}={','.join(paths)}" for labels, paths in files.nodes.items()]
+        args += [f"--relationships={rel}={','.join(paths)}"
+                 for rel, paths in files.relationships.items()]
+        if files.multiline:
+            args += ["--multiline-fields-format=v2",
+                     f"--multiline-fields={','.join(sorted(files.multiline))}"]
+        self.server.stop()
+        proc = self.server._java("Neo4jAdminCommand", *args, timeout=24 * 3600)
+        started = self.server.start()
+        if proc.returncode != 0:
+            raise BulkLoadError(
+                f"neo4j-admin import failed (exit {proc.returncode}); the import files are kept "
+                f"in {files.folder}: {(proc.stdout + proc.stderr)[-2000:]}")
+        if not started:
+            raise BulkLoadError("the server did not restart after the import")

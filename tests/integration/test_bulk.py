@@ -1,0 +1,76 @@
+"""The bulk path (`--bulk`: import files + neo4j-admin import) against the real scratch server:
+the same graph as the online loader from the same records, and refusals that touch nothing."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+from tests.conftest import wipe
+
+pytestmark = pytest.mark.graph
+
+# Everything of the graph but the critic's scores' times: nodes with labels and properties,
+# edges with type, ends and properties; embeddings rounded (float32 either way).
+NODES = ("MATCH (n) WHERE NOT n:KGMeta "
+         "RETURN labels(n) AS labels, properties(n) AS props ORDER BY coalesce(n.id, n.name)")
+EDGES = ("MATCH (a)-[r]->(b) RETURN type(r) AS type, coalesce(a.id, a.name) AS a, "
+         "coalesce(b.id, b.name) AS b, properties(r) AS props ORDER BY type, a, b")
+
+
+def snapshot(driver: Any, database: str) -> dict[str, list[Any]]:
+    def clean(props: dict[str, Any]) -> dict[str, Any]:
+        out = dict(props)
+        if "embedding" in out:
+            out["embedding"] = [round(float(x), 5) for x in out["embedding"]]
+        return out
+
+    nodes, _, _ = driver.execute_query(NODES, database_=database)
+    edges, _, _ = driver.execute_query(EDGES, database_=database)
+    return {"nodes": [(sorted(r["labels"]), clean(r["props"])) for r in nodes],
+            "edges": [(r["type"], r["a"], r["b"], clean(r["props"])) for r in edges]}
+
+
+def test_bulk_and_online_make_the_same_graph_and_bulk_refuses_a_graph_with_content(
+        driver: Any, settings: Any, data_dir: Any, empty_graph: Any) -> None:
+    from neo4j import GraphDatabase
+
+    from kg_builder.graph.driver import connect
+
+    release = str(data_dir / "miko" / "test.json")  # 119 posts: every kind of node and edge
+    runner = CliRunner()
+    try:
+        bulk = runner.invoke(main, ["load-release", release, "--bulk", "--json"])
+        assert bulk.exit_code == 0, bulk.output
+        loaded = json.loads(bulk.output[bulk.output.index("{"):])
+        assert loaded["load"]["deferred_indexes"] and loaded["load"]["posts_loaded"] == 119
+        bulk_stats = json.loads(runner.invoke(main, ["stats", "--json"]).output)
+        with connect(settings) as fresh:  # the store is new: a driver of before waits in vain
+            bulk_graph = snapshot(fresh, settings.neo4j_database)
+            indexes, _, _ = fresh.execute_query(
+                "SHOW INDEXES YIELD name, type, state WHERE type <> 'LOOKUP' RETURN name, state",
+                database_=settings.neo4j_database)
+        assert len(indexes) >= 25 and {r["state"] for r in indexes} == {"ONLINE"}
+
+        # A second --bulk: refused with the reason and the way out; nothing changes.
+        again = runner.invoke(main, ["load-release", release, "--bulk"])
+        assert again.exit_code == 1
+        assert "holds" in again.output and "Load without --bulk" in again.output
+        assert json.loads(runner.invoke(main, ["stats", "--json"]).output) == bulk_stats
+
+        with connect(settings) as fresh:
+            wipe(fresh, settings.neo4j_database)
+        online = runner.invoke(main, ["load-release", release, "--json"])
+        assert online.exit_code == 0, online.output
+        assert json.loads(runner.invoke(main, ["stats", "--json"]).output) == bulk_stats
+        with connect(settings) as fresh:
+            online_graph = snapshot(fresh, settings.neo4j_database)
+        assert len(online_graph["nodes"]) == len(bulk_graph["nodes"]) > 1500
+        assert online_graph == bulk_graph
+    finally:
+        # The session's driver remembers transactions of the store the import replaced.
+        driver._query_bookmark_manager = GraphDatabase.bookmark_manager()
