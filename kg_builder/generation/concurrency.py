@@ -81,8 +81,8 @@ class AdaptiveLimit:
 
     def _decrease(self, slot: Slot) -> None:
         self._slow_start = False
-        if slot.round != self._round:  # sent before the last decrease: already counted
-            return
+        if slot.round != self._round or self.limit <= 1.0:
+            return  # sent before the last decrease (already counted), or nothing left to halve
         self._round += 1
         self.decreases += 1
         self.limit = max(1.0, self.limit / 2)

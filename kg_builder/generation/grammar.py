@@ -8,7 +8,8 @@ the servers that take one (llama.cpp and llama-cpp-python: the packaged local mo
   user needs to "): the model only continues a sentence, which a 135M model does far better than
   following instructions, and the template is never left out nor made up;
 - no value can hold a bracket, brace or angle bracket, so a placeholder copied from the prompt
-  ("[brief description]", "{concept}", "<person's name>") cannot be written at all;
+  ("[brief description]", "{concept}", "<person's name>") cannot be written at all; values are
+  printable ASCII (the packaged model writes English);
 - every value is bounded, so an answer always ends (no runaway repetition up to max_tokens) and
   its time is bounded by the model's speed.
 
@@ -22,8 +23,10 @@ import json
 
 from kg_builder.core.relations import Relation
 
-# Any character but the JSON string delimiters, brackets of every kind and control characters.
-_FREE = r'[^"\\\[\]{}<>\x00-\x1f]'
+# Printable ASCII but the JSON string delimiters and brackets of every kind: the packaged
+# model writes English, and its vocabulary's look-alike letters (a Cyrillic "а" inside an
+# English word) cannot slip in.
+_FREE = "[ !#-;=?-Z^-z|~]"
 # A phrase opens with a letter or digit, so it is never only punctuation or blanks.
 _START = "[A-Za-z0-9]"
 _WS = 'ws ::= [ \\n]{0,2}'
@@ -52,7 +55,7 @@ def intentions_grammar() -> str:
     body = ' "," ws '.join(fields)
     return "\n".join([
         f'root ::= "{{" ws {body} ws "}}"',
-        f'cont ::= {_START} {_FREE}{{1,{CONTINUATION_CHARS}}} "\\""',
+        f'cont ::= {_START} {_FREE}{{2,{CONTINUATION_CHARS}}} "\\""',  # three characters at least
         _WS, ""])
 
 

@@ -19,9 +19,14 @@ def test_each_intention_value_starts_with_its_template_in_relation_order() -> No
               for r in Relation]
     assert starts == sorted(starts)
     cont = next(line for line in intentions_grammar().splitlines() if line.startswith("cont"))
-    assert f"{{1,{CONTINUATION_CHARS}}}" in cont
-    # any character but quotes, backslashes, brackets, braces, angle brackets and controls
-    assert r'[^"\\\[\]{}<>\x00-\x1f]{1,' in cont
+    assert f"{{2,{CONTINUATION_CHARS}}}" in cont
+    # printable ASCII but quotes, backslashes, brackets, braces and angle brackets
+    free = cont.split()[3]
+    allowed = {chr(c) for c in range(0x20, 0x7F)} - set('"\\[]{}<>')
+    assert free.startswith("[ !#-;=?-Z^-z|~]{2,")
+    ranges = [(" ", " "), ("!", "!"), ("#", ";"), ("=", "="), ("?", "Z"), ("^", "z"),
+              ("|", "|"), ("~", "~")]
+    assert {chr(c) for a, b in ranges for c in range(ord(a), ord(b) + 1)} == allowed
 
 
 def test_the_grammar_version_changes_with_the_grammar() -> None:
