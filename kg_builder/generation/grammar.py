@@ -24,7 +24,7 @@ import json
 from kg_builder.core.relations import Relation
 
 # Printable ASCII but the JSON string delimiters and brackets of every kind: the packaged
-# model writes English, and its vocabulary's look-alike letters (a Cyrillic "а" inside an
+# model writes English, and its vocabulary's look-alike letters (a Cyrillic letter inside an
 # English word) cannot slip in.
 _FREE = "[ !#-;=?-Z^-z|~]"
 # A phrase opens with a letter or digit, so it is never only punctuation or blanks.
