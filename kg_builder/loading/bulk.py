@@ -117,13 +117,15 @@ def _vectors(matrix: Any) -> list[str]:
 class BulkLoader:
     """Writes the import files from records, imports them, applies the schema."""
 
-    def __init__(self, settings: Settings, embedder: Embedder, batch_size: int = 2000) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder, batch_size: int = 2000,
+                 embeddings: bool = True) -> None:
         if not settings.managed:
             raise BulkLoadError(
                 f"--bulk runs the server's own importer, so it needs the server miko manages; "
                 f"MIKO_NEO4J_URI is set ({settings.neo4j_uri}): load without --bulk")
         self.settings = settings
         self.embedder = embedder
+        self.embeddings = embeddings  # False: no embedding properties (benchmarks of writing)
         self.batch_size = batch_size
         self.server = Neo4jServer(settings)
         self.database = settings.neo4j_database
@@ -242,17 +244,19 @@ class BulkLoader:
             key = normalise(tail)
             by_tail[key].append(iid)
             tail_text.setdefault(key, tail)
-        vector_of: dict[str, str] = {}
-        if by_tail:
-            keys = list(by_tail)
-            for key, vec in zip(keys, _vectors(self._embed([tail_text[k] for k in keys])),
-                                strict=True):
-                for iid in by_tail[key]:
-                    vector_of[iid] = vec
-        post_vectors = _vectors(self._embed([r.text for r in records]))
+        vector_of: dict[str, str] = defaultdict(str)  # "": no embedding property
+        post_vectors = [""] * len(records)
+        if self.embeddings:
+            if by_tail:
+                keys = list(by_tail)
+                for key, vec in zip(keys, _vectors(self._embed([tail_text[k] for k in keys])),
+                                    strict=True):
+                    for iid in by_tail[key]:
+                        vector_of[iid] = vec
+            post_vectors = _vectors(self._embed([r.text for r in records]))
+            summary.intentions_embedded += len(by_tail)
+            summary.posts_embedded += len(records)
         summary.embed_seconds += time.perf_counter() - t0
-        summary.intentions_embedded += len(by_tail)
-        summary.posts_embedded += len(records)
 
         for iid, (relation, text, tail) in nodes.items():
             files.row(f"intentions-{relation.label}",

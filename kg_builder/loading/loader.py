@@ -4,6 +4,7 @@ Per batch of posts: work out which intentions and posts already carry an embeddi
 embed only the new ones (tails of intentions, deduplicated; post texts), then write posts, images,
 key information, intention nodes and relation-typed edges with one ``UNWIND`` statement per
 label or type, all in one transaction. Loading the same input twice leaves the same graph.
+The stages overlap: the next batch is read and embedded while the current one commits.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -118,6 +120,23 @@ class LoadSummary:
         ]
 
 
+@dataclass
+class _Prepared:
+    """A batch ready to write: its records and the rows of each statement, embedded."""
+
+    records: list[PostRecord]
+    post_rows: list[dict[str, Any]]
+    image_rows: list[dict[str, Any]]
+    key_rows: dict[KeyInfoKind, list[dict[str, str]]]
+    node_rows: dict[Relation, list[dict[str, Any]]]
+    edges: dict[Relation, list[dict[str, Any]]]
+    prune_rows: list[dict[str, Any]]
+    new_ids: list[str]
+    tails_embedded: int
+    posts_embedded: int
+    embed_seconds: float
+
+
 def _chunks(items: Iterable[ReadItem], size: int) -> Iterator[list[ReadItem]]:
     it = iter(items)
     while chunk := list(islice(it, size)):
@@ -171,21 +190,41 @@ class GraphLoader:
             disable=(not sys.stderr.isatty()) if progress is None else not progress,
         )
         failure: BaseException | None = None
+        # Overlapped: batch N+1 is read, checked against the graph and embedded while batch N's
+        # transaction runs on the writer thread. The summary is touched by one of them at a
+        # time (the main thread only after waiting for the write in flight).
+        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="miko-load-write")
+        pending: Future[list[PostRecord] | None] | None = None
         try:
             for chunk in _chunks(items, self.batch_size):
                 records: list[PostRecord] = []
+                rejected: list[Rejection] = []
                 for item in chunk:
                     if isinstance(item, Rejection):
-                        summary.rejected.append(item)
+                        rejected.append(item)
                     else:
                         records.append(item)
+                batch = self._prepare_or_none(records)
+                if pending is not None:
+                    refused, pending = pending.result(), None
+                    if refused is not None:
+                        # Find the records at fault with nothing else running, then prepare
+                        # this batch again (it counted on the refused batch's intentions).
+                        if batch is not None:
+                            self._embedded.difference_update(batch.new_ids)
+                        self._load_checked(refused, summary)
+                        batch = self._prepare_or_none(records)
+                summary.rejected.extend(rejected)
                 summary.posts_read += len(chunk)
                 if records:
-                    self._load_checked(records, summary)
+                    pending = writer.submit(self._write_or_refused, batch, records, summary)
                 bar.update(len(chunk))
+            if pending is not None and (refused := pending.result()) is not None:
+                self._load_checked(refused, summary)
         except (ServiceUnavailable, SessionExpired, TransientError, SystemicRefusal) as exc:
             failure = exc
         finally:
+            writer.shutdown(wait=True, cancel_futures=True)
             bar.close()
             if dropped and (failure is None or isinstance(failure, SystemicRefusal)):
                 # (After a systemic refusal the server still answers: leave no index missing.)
@@ -213,6 +252,31 @@ class GraphLoader:
                 f"{committed}. Start the server again (`miko neo4j start`) and {rerun}",
                 summary) from failure
         return summary
+
+    def _prepare_or_none(self, records: list[PostRecord]) -> _Prepared | None:
+        """The batch prepared, or None when the embedder refuses it (its records are then
+        sorted out by ``_load_checked``)."""
+        if not records:
+            return None
+        try:
+            return self._prepare(records)
+        except EmbeddingInputError:
+            return None
+
+    def _write_or_refused(self, batch: _Prepared | None, records: list[PostRecord],
+                          summary: LoadSummary) -> list[PostRecord] | None:
+        """Write a prepared batch (on the writer thread). None when written; the records when
+        the graph (or, before, the embedder) refused them, for ``_load_checked`` to sort out."""
+        if batch is None:
+            return records
+        try:
+            self._write(batch, summary)
+        except (ClientError, DatabaseError) as exc:
+            if exc.code and exc.code.startswith(SYSTEMIC_CODES):
+                raise SystemicRefusal(f"the graph refused the load ({exc.code}: "
+                                      f"{(exc.message or '')[:300]})") from exc
+            return records
+        return None
 
     def _load_checked(self, records: list[PostRecord], summary: LoadSummary) -> None:
         """Load a batch, isolating the records at fault; stop the load when the refusal is not
@@ -261,6 +325,11 @@ class GraphLoader:
 
     # -- one batch -----------------------------------------------------------------------
     def _load_batch(self, records: list[PostRecord], summary: LoadSummary) -> None:
+        self._write(self._prepare(records), summary)
+
+    def _prepare(self, records: list[PostRecord]) -> _Prepared:
+        """Everything a batch's transaction needs: which intentions and posts the graph (or this
+        load) already embedded, the new ones embedded, the rows of every statement."""
         # Intention nodes, deduplicated by id (first sentence seen is the node's text).
         nodes: dict[str, tuple[Relation, str, str]] = {}
         edges: dict[Relation, list[dict[str, Any]]] = defaultdict(list)
@@ -280,8 +349,9 @@ class GraphLoader:
             prune_rows.extend({"post": rec.id, "source": src, "keep": ids}
                               for src, ids in keep.items())
 
-        # Intentions embedded earlier in this load are known locally; the graph is asked only
-        # about the rest (and not at all when the load started on an empty graph).
+        # Intentions embedded earlier in this load (or prepared for a batch still being
+        # written) are known locally; the graph is asked only about the rest (and not at all
+        # when the load started on an empty graph).
         have_int: set[str] = {iid for iid in nodes if iid in self._embedded}
         have_post: dict[str, str] = {}
         if self.embeddings and not self._started_empty:
@@ -325,6 +395,8 @@ class GraphLoader:
                 post_vectors = {r.id: v.tolist() for r, v in zip(todo, vectors, strict=True)}
                 posts_embedded = len(todo)
         embed_seconds = time.perf_counter() - t0
+        if self.embeddings:
+            self._embedded.update(new_ids)  # the next batch need not embed them again
 
         post_rows = [{
             "id": r.id, "text": r.text, "source": r.source, "split": r.split,
@@ -348,38 +420,44 @@ class GraphLoader:
             node_rows[relation].append({
                 "id": iid, "text": text, "tail": tail, "embedding": int_vectors.get(iid),
             })
+        return _Prepared(records, post_rows, image_rows, key_rows, node_rows, edges, prune_rows,
+                         new_ids, tails_embedded, posts_embedded, embed_seconds)
 
+    def _write(self, batch: _Prepared, summary: LoadSummary) -> None:
+        """The batch's one write transaction, then its counts (only once it has committed)."""
         pruned: list[int] = []
 
         def work(tx: ManagedTransaction) -> None:
-            tx.run(write.merge_posts(), rows=Rows(post_rows)).consume()
-            if image_rows:
-                tx.run(write.merge_images(), rows=Rows(image_rows)).consume()
-            for kind, rows in key_rows.items():
+            tx.run(write.merge_posts(), rows=Rows(batch.post_rows)).consume()
+            if batch.image_rows:
+                tx.run(write.merge_images(), rows=Rows(batch.image_rows)).consume()
+            for kind, rows in batch.key_rows.items():
                 tx.run(write.merge_key_info(kind), rows=Rows(rows)).consume()
-            for relation, rows in node_rows.items():
+            for relation, rows in batch.node_rows.items():
                 tx.run(write.merge_intentions(relation), rows=Rows(rows),
                        relation=relation.value).consume()
-            for relation, rows in edges.items():
+            for relation, rows in batch.edges.items():
                 tx.run(write.merge_intention_edges(relation), rows=Rows(rows)).consume()
-            if prune_rows and not self._started_empty:
-                record = tx.run(write.prune_stale_intention_edges(), rows=Rows(prune_rows)).single()
+            if batch.prune_rows and not self._started_empty:
+                record = tx.run(write.prune_stale_intention_edges(),
+                                rows=Rows(batch.prune_rows)).single()
                 pruned.append(int(record["orphans"]) if record else 0)
 
         t1 = time.perf_counter()
-        with self.driver.session(database=self.database) as session:
-            session.execute_write(work)
-        # Counted only once the transaction has committed.
+        try:
+            with self.driver.session(database=self.database) as session:
+                session.execute_write(work)
+        except BaseException:
+            self._embedded.difference_update(batch.new_ids)  # not written after all
+            raise
         summary.write_seconds += time.perf_counter() - t1
-        summary.embed_seconds += embed_seconds
-        summary.intentions_embedded += tails_embedded
-        summary.posts_embedded += posts_embedded
-        summary.posts_loaded += len(records)
+        summary.embed_seconds += batch.embed_seconds
+        summary.intentions_embedded += batch.tails_embedded
+        summary.posts_embedded += batch.posts_embedded
+        summary.posts_loaded += len(batch.records)
         summary.stale_intentions_removed += sum(pruned[-1:])
-        summary.images += len(image_rows)
-        summary.key_info_links += sum(len(v) for v in key_rows.values())
-        summary.intention_nodes_written += len(new_ids)
-        if self.embeddings:
-            self._embedded.update(new_ids)
-        for relation, rows in edges.items():
+        summary.images += len(batch.image_rows)
+        summary.key_info_links += sum(len(v) for v in batch.key_rows.values())
+        summary.intention_nodes_written += len(batch.new_ids)
+        for relation, rows in batch.edges.items():
             summary.intention_edges[relation.value] += len(rows)
