@@ -36,7 +36,7 @@ def test_this_machine_and_its_settings(tmp_path: Path) -> None:
     assert 256 * MiB < machine_memory() < 64 * 1024 * GiB
     with pytest.raises(ValidationError, match="neither auto nor a size"):
         Settings(neo4j_heap="half")
-    settings = Settings(neo4j_data_dir=tmp_path, neo4j_heap="3g")
+    settings = Settings(neo4j_data_dir=tmp_path, neo4j_heap="3g", neo4j_pagecache="auto")
     conf = Neo4jServer(settings).write_conf().read_text()
     plan = plan_memory("3g", "auto")
     assert "server.memory.heap.max_size=3072m" in conf
