@@ -78,7 +78,8 @@ def graphrag_graph(records: list[PostRecord], emb: LookupEmbedder, with_emb: boo
     for p in records:
         nodes[p.id] = Neo4jNode(
             id=p.id, label="Post",
-            properties={"id": p.id, "text": p.text, "source": p.source, "split": p.split},
+            properties={k: v for k, v in {"id": p.id, "text": p.text, "source": p.source,
+                                          "split": p.split}.items() if v is not None},
             embedding_properties={"embedding": emb.embed([p.text])[0].tolist()} if with_emb else {},
         )
         if p.image:
@@ -97,7 +98,9 @@ def graphrag_graph(records: list[PostRecord], emb: LookupEmbedder, with_emb: boo
                 )
             rels.append(Neo4jRelationship(
                 start_node_id=p.id, end_node_id=i.id, type=i.relation.rel_type,
-                properties={"text": i.text, "label": i.label, "source": i.source}))
+                properties={k: v for k, v in {"text": i.text, "label": i.label,
+                                                   "source": i.source or p.source}.items()
+                            if v is not None}))  # the peer's types take no None
     return Neo4jGraph(nodes=list(nodes.values()), relationships=rels)
 
 
