@@ -38,7 +38,7 @@ from kg_builder.graph.driver import connect
 from kg_builder.graph.queries import admin
 from kg_builder.graph.schema import await_indexes, check_embedding_meta, init_schema
 from kg_builder.graph.server import Neo4jServer
-from kg_builder.loading.loader import LoadSummary, _chunks
+from kg_builder.loading.loader import LoadSummary, _chunks, embed_checked
 from kg_builder.loading.readers import ReadItem
 
 FOLDER = "miko-bulk"  # under the server's import folder; removed after a successful import
@@ -203,11 +203,7 @@ class BulkLoader:
 
     # -- files -------------------------------------------------------------------------------
     def _embed(self, texts: list[str]) -> Any:
-        try:
-            return self.embedder.embed(texts)
-        except (ValueError, TypeError, RuntimeError) as exc:
-            raise EmbeddingInputError(f"the embedder refused the text: {type(exc).__name__}: "
-                                      f"{str(exc)[:200]}") from exc
+        return embed_checked(self.embedder, texts)
 
     def _write_isolating(self, records: list[PostRecord], files: _Files,
                          seen: dict[str, set[str]], summary: LoadSummary) -> None:

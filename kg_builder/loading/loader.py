@@ -137,6 +137,15 @@ class _Prepared:
     embed_seconds: float
 
 
+def embed_checked(embedder: Embedder, texts: list[str]) -> Any:
+    """The texts' vectors; EmbeddingInputError when the tokenizer or the model refuses them."""
+    try:
+        return embedder.embed(texts)
+    except (ValueError, TypeError, RuntimeError) as exc:
+        raise EmbeddingInputError(f"the embedder refused the text: {type(exc).__name__}: "
+                                  f"{str(exc)[:200]}") from exc
+
+
 def _chunks(items: Iterable[ReadItem], size: int) -> Iterator[list[ReadItem]]:
     it = iter(items)
     while chunk := list(islice(it, size)):
@@ -317,11 +326,7 @@ class GraphLoader:
         return []
 
     def _embed(self, texts: list[str]) -> Any:
-        try:
-            return self.embedder.embed(texts)
-        except (ValueError, TypeError, RuntimeError) as exc:  # the tokenizer or model refuses
-            raise EmbeddingInputError(f"the embedder refused the text: {type(exc).__name__}: "
-                                      f"{str(exc)[:200]}") from exc
+        return embed_checked(self.embedder, texts)
 
     # -- one batch -----------------------------------------------------------------------
     def _load_batch(self, records: list[PostRecord], summary: LoadSummary) -> None:
