@@ -9,7 +9,13 @@ from strawberry.types import Info
 
 from kg_api.embedding import QueryEmbedder
 from kg_api.errors import BadInputError, ModelMismatchError
-from kg_api.repository import GraphRepository, PostIntentionsKey, PostsOfKey, SimilarIntentionsKey
+from kg_api.repository import (
+    GraphRepository,
+    LinkProjection,
+    PostIntentionsKey,
+    PostsOfKey,
+    SimilarIntentionsKey,
+)
 from kg_builder.core.errors import EmbeddingModelMismatchError
 from kg_builder.core.settings import Settings
 from kg_builder.graph.rows import (
@@ -54,6 +60,8 @@ class Context:
     settings: Settings
     model_error: EmbeddingModelMismatchError | None = None
     loaders: Loaders = field(init=False)
+    # per field of the query: the intention-link properties its selection reads (selection.py)
+    projections: dict[tuple[int, ...], LinkProjection] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.loaders = Loaders.of(self.repo)

@@ -38,8 +38,12 @@ class DeadlineExecutionContext(StrawberryGraphQLCoreExecutionContext):
     """
 
     def execute_field(self, *args: Any, **kwargs: Any) -> Any:
+        self.check_deadline()
+        return super().execute_field(*args, **kwargs)
+
+    @staticmethod
+    def check_deadline() -> None:
         deadline = _DEADLINE.get()
         if deadline is not None and time.monotonic() > deadline[0]:
             message = f"the request ran past the time limit of {deadline[1]:g}s"
             raise GraphQLError(message, original_error=RequestTimeoutError(message))
-        return super().execute_field(*args, **kwargs)

@@ -7,7 +7,6 @@ import binascii
 
 import strawberry
 
-from kg_api.context import Ctx
 from kg_api.errors import BadInputError
 from kg_builder.core.key_info import KeyInfoKind
 from kg_builder.core.relations import normalise
@@ -87,12 +86,6 @@ def key_filter(**values: str | None) -> dict[KeyInfoKind, str]:
                 raise BadInputError(f"`{kind}` must not be empty")
             out[KeyInfoKind(kind)] = name
     return out
-
-
-def wants(info: Ctx, name: str) -> bool:
-    """Whether the query selects field ``name`` on this field's result."""
-    return any(f.name == name for sel in info.selected_fields for f in sel.selections
-               if hasattr(f, "name"))
 
 
 @strawberry.input(description="Filters of `posts`; all given filters must hold.")

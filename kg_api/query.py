@@ -12,8 +12,8 @@ from kg_api.inputs import (
     decode_cursor,
     key_filter,
     lucene_terms,
-    wants,
 )
+from kg_api.selection import prefetched_links, wants
 from kg_api.types import (
     Connection,
     Intention,
@@ -27,6 +27,7 @@ from kg_api.types import (
     TopIntention,
     connection,
     post_connection,
+    post_connection_with_links,
     similar_intentions,
     similar_posts,
 )
@@ -49,10 +50,16 @@ class Query:
         f = filter or PostFilter()
         key_info = f.key_info()
         text = lucene_terms(check_text(f.text)) if f.text is not None else None
-        rows = await ctx.repo.posts_page(after=decode_cursor(after), limit=limit + 1, text=text,
-                                         source=f.source, has_image=f.has_image, key_info=key_info)
         total = await ctx.repo.posts_count(text=text, source=f.source, has_image=f.has_image,
                                            key_info=key_info) if wants(info, "totalCount") else None
+        links = prefetched_links(info)
+        if links is not None:  # the page and its posts' intentions in one statement
+            with_links = await ctx.repo.posts_page_with_links(
+                after=decode_cursor(after), limit=limit + 1, text=text, source=f.source,
+                has_image=f.has_image, key_info=key_info, links=links)
+            return post_connection_with_links(with_links, limit, total)
+        rows = await ctx.repo.posts_page(after=decode_cursor(after), limit=limit + 1, text=text,
+                                         source=f.source, has_image=f.has_image, key_info=key_info)
         return post_connection(rows, limit, total)
 
     @strawberry.field(description="An intention by id, or null.")

@@ -8,6 +8,7 @@ methods (for the dataloaders) take a list of keys and return one result per key,
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 import neo4j
@@ -34,9 +35,23 @@ from kg_builder.graph.rows import (
 
 PostsOfKey = tuple[str, str | None, int]  # intention id, cursor, limit
 SimilarIntentionsKey = tuple[str, Relation | None, int, float | None]  # id, scope, k, min typicality
-# post id, relation (or all), min typicality, benchmark label
-# (post, relation, min typicality, benchmark label, min human score, human label)
-PostIntentionsKey = tuple[str, Relation | None, float | None, int | None, float | None, int | None]
+
+
+@dataclass(frozen=True, slots=True)
+class LinkProjection:
+    """Which properties of a post's intention edges a query sends (see
+    ``queries.read.intentions_of_posts``); the rows' other fields are then absent (None, or ""
+    for the intention's text and tail), so only what the caller asked for may be read."""
+
+    edge: frozenset[str] = frozenset(q.LINK_EDGE_PROPS)
+    node: frozenset[str] = frozenset(q.LINK_NODE_PROPS)
+    edge_text: bool = True
+
+
+ALL_OF_LINKS = LinkProjection()
+# (post, relation, min typicality, benchmark label, min human score, human label, projection)
+PostIntentionsKey = tuple[str, Relation | None, float | None, int | None, float | None, int | None,
+                          LinkProjection]
 OVERFETCH = 10  # a typicality-filtered vector search examines this many times k neighbours
 
 
@@ -119,6 +134,20 @@ class GraphRepository:
                                **_key_params(key_info))
         return [PostRow.from_map(r["post"]) for r in rows]
 
+    async def posts_page_with_links(
+        self, *, after: str | None, limit: int, text: str | None, source: str | None,
+        has_image: bool | None, key_info: dict[KeyInfoKind, str], links: LinkProjection,
+    ) -> list[tuple[PostRow, list[IntentionLinkRow]]]:
+        """``posts_page`` and each post's intention links (unfiltered), in one statement."""
+        stmt = q.with_links(
+            q.posts_page(text=text is not None, source=source is not None, has_image=has_image,
+                         key_kinds=sorted(key_info), after=after is not None),
+            links.edge, links.node, links.edge_text)
+        rows = await self.read(stmt, after=after, limit=limit, text=text, source=source,
+                               **_key_params(key_info))
+        return [(PostRow.from_map(r["post"]), [IntentionLinkRow.from_map(m) for m in r["links"]])
+                for r in rows]
+
     async def posts_count(
         self, *, text: str | None, source: str | None, has_image: bool | None,
         key_info: dict[KeyInfoKind, str],
@@ -153,15 +182,20 @@ class GraphRepository:
     async def intentions_of_posts(
         self, keys: list[PostIntentionsKey]
     ) -> list[list[IntentionLinkRow]]:
-        rows = await self.read(q.intentions_of_posts(), keys=Rows(
-            {"post": post, "type": rel.rel_type if rel else None, "min_typicality": low,
-             "label": label, "min_human": human, "human_label": human_label}
-            for post, rel, low, label, human, human_label in keys))
-        found = {(r["post"], r["type"], r["min_typicality"], r["label"], r["min_human"],
-                  r["human_label"]): r["links"] for r in rows}
-        return [[IntentionLinkRow.from_map(link) for link in found.get(
-                    (post, rel.rel_type if rel else None, low, label, human, human_label), [])]
-                for post, rel, low, label, human, human_label in keys]
+        found: dict[PostIntentionsKey, list[IntentionLinkRow]] = {}
+        for projection in dict.fromkeys(k[6] for k in keys):  # one statement per projection
+            stmt = q.intentions_of_posts(projection.edge, projection.node, projection.edge_text)
+            rows = await self.read(stmt, keys=Rows(
+                {"post": post, "type": rel.rel_type if rel else None, "min_typicality": low,
+                 "label": label, "min_human": human, "human_label": human_label}
+                for post, rel, low, label, human, human_label, p in keys if p == projection))
+            types = {r.rel_type: r for r in Relation}
+            for r in rows:
+                rel = types.get(r["type"]) if r["type"] is not None else None
+                found[(r["post"], rel, r["min_typicality"], r["label"], r["min_human"],
+                       r["human_label"], projection)] = [
+                    IntentionLinkRow.from_map(link) for link in r["links"]]
+        return [found.get(key, []) for key in keys]
 
     async def key_info_of_posts(self, ids: list[str]) -> list[list[KeyInfoRow]]:
         rows = await self.read(q.key_info_of_posts(), ids=ids)

@@ -11,8 +11,9 @@ from typing import Any
 import strawberry
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 
-from kg_api.deadline import DeadlineExecutionContext
+from kg_api.document_cache import DocumentLru, make_document_cache
 from kg_api.errors import ErrorShape
+from kg_api.execution import MikoExecutionContext
 from kg_api.limits import make_query_limits
 from kg_api.query import Query
 from kg_api.types import Action, Concept, Emotion, Keyword, ObjectInfo
@@ -20,7 +21,9 @@ from kg_builder.core.settings import Settings
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
+    documents = DocumentLru(settings.api_document_cache_size)
     extensions: list[Any] = [
+        make_document_cache(documents),
         lambda: QueryDepthLimiter(max_depth=settings.api_max_depth),
         lambda: MaxTokensLimiter(max_token_count=settings.api_max_tokens),
         lambda: MaxAliasesLimiter(max_alias_count=settings.api_max_aliases),
@@ -28,9 +31,11 @@ def build_schema(settings: Settings) -> strawberry.Schema:
                           settings.api_max_k),
         ErrorShape,
     ]
-    return strawberry.Schema(
+    schema = strawberry.Schema(
         query=Query, types=[Concept, Action, ObjectInfo, Emotion, Keyword], extensions=extensions,
-        execution_context_class=DeadlineExecutionContext)
+        execution_context_class=MikoExecutionContext)
+    schema.miko_documents = documents  # type: ignore[attr-defined]  # read by tests, benchmark
+    return schema
 
 
 def schema_sdl(settings: Settings | None = None) -> str:

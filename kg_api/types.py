@@ -19,8 +19,8 @@ from kg_api.inputs import (
     check_typicality,
     decode_cursor,
     encode_cursor,
-    wants,
 )
+from kg_api.selection import link_projection, wants
 from kg_builder.core.key_info import KeyInfoKind as KeyInfoKindEnum
 from kg_builder.core.relations import Relation as RelationEnum
 from kg_builder.graph.rows import (
@@ -73,6 +73,12 @@ def connection(rows: list[RowT], limit: int, total: int | None, node: Callable[[
 
 def post_connection(rows: list[PostRow], limit: int, total: int | None) -> Connection[Post]:
     return connection(rows, limit, total, Post.from_row, lambda r: r.id)
+
+
+def post_connection_with_links(rows: list[tuple[PostRow, list[IntentionLinkRow]]], limit: int,
+                               total: int | None) -> Connection[Post]:
+    """A page whose posts carry their (unfiltered) intention links, fetched with the page."""
+    return connection(rows, limit, total, lambda r: Post.from_row(r[0], r[1]), lambda r: r[0].id)
 
 
 @strawberry.type
@@ -233,10 +239,14 @@ class Post:
     text: str
     source: str | None
     split: str | None
+    # The post's links when they came with its page (``intentions`` with no argument then
+    # needs no query of its own); None when they did not.
+    links: strawberry.Private[list[IntentionLinkRow] | None] = None
 
     @classmethod
-    def from_row(cls, row: PostRow) -> Post:
-        return cls(id=strawberry.ID(row.id), text=row.text, source=row.source, split=row.split)
+    def from_row(cls, row: PostRow, links: list[IntentionLinkRow] | None = None) -> Post:
+        return cls(id=strawberry.ID(row.id), text=row.text, source=row.source, split=row.split,
+                   links=links)
 
     @strawberry.field(description="The post's intentions, optionally of one relation, at or "
                       "above a critic typicality, with a benchmark label, at or above the "
@@ -246,10 +256,14 @@ class Post:
                          label: int | None = None,
                          min_human_score: float | None = None,
                          human_label: int | None = None) -> list[PostIntention]:
+        if self.links is not None and relation is None and min_typicality is None and (
+                label is None and min_human_score is None and human_label is None):
+            return [PostIntention.from_row(link) for link in self.links]
         rel = RelationEnum(relation) if relation is not None else None
         links = await info.context.loaders.intentions.load(
             (str(self.id), rel, check_typicality(min_typicality), check_label(label),
-             check_human_score(min_human_score), check_human_label(human_label)))
+             check_human_score(min_human_score), check_human_label(human_label),
+             link_projection(info)))
         return [PostIntention.from_row(link) for link in links]
 
     @strawberry.field(description="Concept, action, object, emotion and keywords of the post.")

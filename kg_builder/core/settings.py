@@ -129,6 +129,9 @@ class Settings(BaseSettings):
         default=32, ge=1, description="Requests executed at once per worker; more get 503 with "
         "Retry-After at once.")
     api_query_cache_size: int = Field(default=1024, ge=0, description="Embedded query texts kept.")
+    api_document_cache_size: int = Field(
+        default=256, ge=0, description="Valid GraphQL query texts kept parsed and validated "
+        "(texts up to 8,192 characters; 0 turns the cache off).")
     api_query_embedder: str = Field(
         default="auto",
         description="Query embedder: onnx (fp32 ONNX Runtime export), torch, or auto (onnx if "

@@ -38,8 +38,10 @@ class IntentionRow:
 
     @classmethod
     def from_map(cls, m: Map) -> IntentionRow:
-        return cls(id=m["id"], relation=Relation(m["relation"]), text=m["text"], tail=m["tail"],
-                   typicality=m.get("typicality"))
+        """Id and relation required; a query that projects text or tail away (the API asking
+        only for what its client selected) leaves them "" — never read then."""
+        return cls(id=m["id"], relation=Relation(m["relation"]), text=m.get("text", ""),
+                   tail=m.get("tail", ""), typicality=m.get("typicality"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from kg_api.app import create_app
+from kg_api.inputs import encode_cursor
 from kg_api.schema import schema_sdl
 from kg_builder.core.models import KeyInfo, PostRecord
 from kg_builder.core.relations import Relation
@@ -185,7 +186,53 @@ def test_nested_fields_are_batched(client: TestClient) -> None:
     d = data(client, query)
     assert len(d["posts"]["edges"]) == 50
     repo = client.app_state.last_repo  # type: ignore[attr-defined]
-    assert repo.round_trips == 4  # page, intentions, key info, images: not 1 + 3 x 50
+    assert repo.round_trips == 3  # page with its intentions, key info, images: not 1 + 3 x 50
+
+
+ALL_LINK_FIELDS = ("relation text label labelVotes typicality critic source model promptVersion "
+                   "human { score label agreement votes { annotator score time } } "
+                   "intention { id relation text tail typicality }")
+
+
+@pytest.mark.parametrize(("selection", "fragments"), [
+    (ALL_LINK_FIELDS, ""),
+    ("relation intention { tail }", ""),  # the page benchmark's: two properties sent
+    ("...L", "fragment L on PostIntention { relation text intention { id tail } }"),
+    ("... on PostIntention { label intention { ...I } }",  # fragments are followed
+     "fragment I on Intention { text typicality }"),
+])
+def test_a_page_with_its_intentions_is_one_statement_with_the_batched_answer(
+        client: TestClient, monkeypatch: pytest.MonkeyPatch, selection: str,
+        fragments: str) -> None:
+    page = ('query($after: String) { posts(first: 100, after: $after) { edges { node { id '
+            'intentions%s { ' + selection + ' } } } } } ' + fragments)
+    variables = {"after": encode_cursor("miko:train:4")}  # MIKO train posts: with intentions
+    one = data(client, page % "", variables)
+    repo = client.app_state.last_repo  # type: ignore[attr-defined]
+    assert repo.round_trips == 1  # the page and every post's intentions together
+    batched = data(client, page % "(relation: null)", variables)  # arguments: the dataloader
+    assert client.app_state.last_repo.round_trips == 2  # type: ignore[attr-defined]
+    assert one == batched
+    links = [link for e in one["posts"]["edges"] for link in e["node"]["intentions"]]
+    assert len(one["posts"]["edges"]) == 100 and len(links) > 900
+
+    from kg_api.execution import MikoExecutionContext
+    monkeypatch.setattr(MikoExecutionContext, "_compile", lambda *_args: None)
+    assert data(client, page % "", variables) == one  # the general path everywhere: same answer
+
+
+def test_the_link_projection_sends_what_is_selected(client: TestClient) -> None:
+    from kg_api.execution import MikoExecutionContext
+    lean = data(client, '{ posts(first: 30, after: "YzptaWtvOnRyYWluOjQ=") { edges { node { '
+                        'intentions { relation intention { tail } } } } } }')
+    full = data(client, '{ posts(first: 30, after: "YzptaWtvOnRyYWluOjQ=") { edges { node { '
+                        'intentions { relation text source intention { id tail text } } } } } }')
+    pairs = [(a, b) for ea, eb in zip(lean["posts"]["edges"], full["posts"]["edges"], strict=True)
+             for a, b in zip(ea["node"]["intentions"], eb["node"]["intentions"], strict=True)]
+    assert pairs and all(a["relation"] == b["relation"] and
+                         a["intention"]["tail"] == b["intention"]["tail"] != "" for a, b in pairs)
+    assert all(b["source"] == "miko" and b["text"] and b["intention"]["text"] for _, b in pairs)
+    assert MikoExecutionContext.plans_used > 0
 
 
 def test_hostile_queries_are_rejected_cleanly(client: TestClient) -> None:

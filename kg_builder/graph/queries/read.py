@@ -7,6 +7,8 @@ in ``kg_builder.graph.rows``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from kg_builder.core.key_info import KeyInfoKind
 from kg_builder.core.relations import Relation
 from kg_builder.graph.queries.admin import vector_index_for
@@ -119,8 +121,37 @@ def intentions_count(relation: Relation | None) -> str:
 
 # --- batched nested fields (dataloaders) -----------------------------------------------------
 
-def intentions_of_posts() -> str:
-    """Per (post, relation-type-or-null) key, the post's intention edges."""
+# What a post's intention edges can send: the edge's properties and the intention's. A query
+# that reads them names only those its caller needs (``intentions_of_posts``): the full set was
+# three times the server time of the two a page of tails needs.
+LINK_EDGE_PROPS = ("label", "label_votes", "source", "model", "prompt_version", "typicality",
+                   "critic", "critic_version", "judges", "judge_scores", "judge_times",
+                   "human_score", "human_label", "human_agreement")
+LINK_NODE_PROPS = ("id", "relation", "text", "tail", "typicality")
+
+
+def _links(edge_props: Iterable[str], node_props: Iterable[str], edge_text: bool) -> str:
+    """``collect(...)`` of the links ``(p)-[r]->(i)`` in scope, with only the properties named
+    (from the allow-lists above; the intention's id and relation always)."""
+    edge = sorted(set(edge_props))
+    node = sorted({"id", "relation", *node_props})
+    unknown = [p for p in edge if p not in LINK_EDGE_PROPS] + [
+        p for p in node if p not in LINK_NODE_PROPS]
+    if unknown:
+        raise ValueError(f"not a property of intention links: {unknown}")
+    edge_items = [f".{p}" for p in edge]
+    if edge_text:
+        edge_items.append("text: CASE WHEN r.text = i.text THEN null ELSE r.text END")
+    edge_map = f"r {{{', '.join(edge_items)}}}" if edge_items else "{}"
+    return f"collect({{edge: {edge_map}, intention: i {{{', '.join('.' + p for p in node)}}}}})"
+
+
+def intentions_of_posts(edge_props: Iterable[str] = LINK_EDGE_PROPS,
+                        node_props: Iterable[str] = LINK_NODE_PROPS,
+                        edge_text: bool = True) -> str:
+    """Per (post, relation-type-or-null, filters) key, the post's intention edges, in relation
+    and id order, each as ``{edge: {...}, intention: {...}}`` with only the properties named.
+    ``edge_text`` sends the edge's own sentence when it differs from the intention's."""
     return (
         "UNWIND $keys AS key "
         "MATCH (p:Post {id: key.post})-[r]->(i:Intention) "
@@ -132,11 +163,22 @@ def intentions_of_posts() -> str:
         "WITH key, r, i ORDER BY i.relation, i.id "
         "RETURN key.post AS post, key.type AS type, key.min_typicality AS min_typicality, "
         "key.label AS label, key.min_human AS min_human, key.human_label AS human_label, "
-        "collect({edge: r {.label, .label_votes, .source, .model, "
-        ".prompt_version, .typicality, .critic, .critic_version, .judges, .judge_scores, "
-        ".judge_times, .human_score, .human_label, .human_agreement, "
-        "text: CASE WHEN r.text = i.text THEN null "
-        f"ELSE r.text END}}, intention: i {INTENTION}}}) AS links"
+        f"{_links(edge_props, node_props, edge_text)} AS links"
+    )
+
+
+def with_links(page: str, edge_props: Iterable[str], node_props: Iterable[str],
+               edge_text: bool) -> str:
+    """A ``posts_page`` statement that also sends each post's intention links (all of them, as
+    ``intentions_of_posts`` with no filter would): one round trip for a page and its links."""
+    head, sep, _ = page.partition(f" RETURN p {POST} AS post ORDER BY p.id LIMIT $limit")
+    if not sep:
+        raise ValueError("not a posts_page statement")
+    return (
+        f"{head} WITH p ORDER BY p.id LIMIT $limit "
+        "CALL (p) { MATCH (p)-[r]->(i:Intention) WITH r, i ORDER BY i.relation, i.id "
+        f"RETURN {_links(edge_props, node_props, edge_text)} AS links }} "
+        f"RETURN p {POST} AS post, links ORDER BY p.id"
     )
 
 
