@@ -111,6 +111,7 @@ def main() -> None:
     ap.add_argument("--ours-port", type=int, default=8123)
     ap.add_argument("--peer-port", type=int, default=4123)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/api.json"))
+    ap.add_argument("--only", default="", help="run only the workloads whose name contains this")
     args = ap.parse_args()
     if os.environ.get("MIKO_BENCH_SCRATCH_GRAPH") != "1":
         sys.exit("run it through scripts/bench.sh (scratch server)")
@@ -180,7 +181,7 @@ def main() -> None:
         print(f"machine: {machine()}; git {git_rev()}; {len(ids):,} posts, "
               f"{intention_nodes:,} intention nodes")
         print(f"{'workload':<48}{'clients':>8}{'p50 ms':>9}{'p99 ms':>9}{'q/s':>8}{'errors':>8}")
-        for name, url, make in workloads:
+        for name, url, make in [w for w in workloads if args.only in w[0]]:
             asyncio.run(run_load(url, shifted(make, 10_000), 30, 2))  # warm-up
             for conc in (1, 8):
                 offset = 20_000 * conc

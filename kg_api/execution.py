@@ -8,7 +8,8 @@ object (no resolver, no arguments, no extensions) with a scalar, an enum or anot
 as its type. ``MikoExecutionContext`` compiles, once per request and selection, a small plan
 for objects whose selected fields are all plain, and completes such objects by reading the
 attributes and coercing the leaves with the schema's own types, the same calls the general path
-makes. Anything else — a field with a resolver or arguments, a list of objects, an abstract
+makes; a list of such objects is completed the same way, item by item. Anything else — a field
+with a resolver or arguments, a list of objects inside a plain object, an abstract
 type, a deferred fragment, a resolve middleware, an object type with ``is_type_of`` — takes the
 general path; so does any object whose plan meets a null in a non-null field or a value its
 leaf type refuses, so errors keep their exact message, path and location.
@@ -16,10 +17,14 @@ leaf type refuses, so errors keep their exact message, path and location.
 
 from __future__ import annotations
 
+import enum
+import operator
 from collections.abc import Callable
 from typing import Any
 
 from graphql import (
+    GraphQLEnumType,
+    GraphQLField,
     GraphQLLeafType,
     GraphQLList,
     GraphQLNonNull,
@@ -40,12 +45,28 @@ FALLBACK: Any = object()  # a plan's answer when the general path must complete 
 Plan = Callable[[Any], Any]  # source object -> completed dict, or FALLBACK
 
 
+def _enum_names(leaf: GraphQLLeafType) -> dict[Any, str]:
+    """For a strawberry enum: its Python members' GraphQL names (strawberry's own coercion
+    scans every value of the enum for each one it completes)."""
+    wrapped = getattr(leaf, "wrapped_cls", None)
+    if not isinstance(leaf, GraphQLEnumType) or not isinstance(wrapped, type) or not issubclass(
+            wrapped, enum.Enum):
+        return {}
+    return {member: name for member in wrapped for name, value in leaf.values.items()
+            if member.value == value.value}
+
+
 def _leaf(leaf: GraphQLLeafType, nullable: bool) -> Plan:
+    names = _enum_names(leaf)
     coerce = leaf.coerce_output_value
 
     def complete(value: Any) -> Any:
         if value is None:
             return None if nullable else FALLBACK
+        if names:
+            name = names.get(value)
+            if name is not None:
+                return name
         try:
             done = coerce(value)
         except Exception:  # the general path raises it, located at the field
@@ -78,6 +99,17 @@ def _nested(plan: Plan, nullable: bool) -> Plan:
     return complete
 
 
+def _reader(field: GraphQLField, resolve: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """The plain field's value from its source: strawberry's basic resolver reads the attribute
+    with its ``default_resolver``; when that is ``getattr`` (strawberry's default), an
+    ``attrgetter`` does the same in one C call."""
+    definition = (field.extensions or {}).get("strawberry-definition")
+    name = getattr(definition, "python_name", None)
+    if getattr(definition, "default_resolver", None) is getattr and isinstance(name, str):
+        return operator.attrgetter(name)
+    return resolve
+
+
 class MikoExecutionContext(DeadlineExecutionContext):
     """Deadline-checked execution with plain objects completed from a compiled plan."""
 
@@ -102,6 +134,28 @@ class MikoExecutionContext(DeadlineExecutionContext):
                 return done
         return super().collect_and_execute_subfields(
             return_type, field_details_list, path, result, position_context)
+
+    def complete_list_value(
+        self, return_type: GraphQLList[GraphQLOutputType], field_details_list: FieldDetailsList,
+        info: Any, path: Path, result: Any, position_context: Any,
+    ) -> Any:
+        """A list of plain objects completed item by item from their plan, without the general
+        per-item machinery; any item the plan cannot complete sends the whole list there."""
+        item = return_type.of_type
+        inner = item.of_type if isinstance(item, GraphQLNonNull) else item
+        if self._plain_allowed and isinstance(result, list) and isinstance(
+                inner, GraphQLObjectType):
+            plan = self._plan(inner, field_details_list)
+            if plan is not None:
+                self.check_deadline()
+                nullable = not isinstance(item, GraphQLNonNull)
+                done = [None if v is None and nullable else FALLBACK if v is None else plan(v)
+                        for v in result]
+                if not any(d is FALLBACK for d in done):
+                    MikoExecutionContext.plans_used += len(done)
+                    return done
+        return super().complete_list_value(return_type, field_details_list, info, path, result,
+                                           position_context)
 
     def _plan(self, return_type: GraphQLObjectType,
               field_details_list: FieldDetailsList) -> Plan | None:
@@ -136,7 +190,7 @@ class MikoExecutionContext(DeadlineExecutionContext):
             complete = self._complete_plan(field.type, details)
             if complete is None:
                 return None
-            steps.append((response_key, resolve, complete))
+            steps.append((response_key, _reader(field, resolve), complete))
 
         def run(source: Any) -> Any:
             out: dict[str, Any] = {}
@@ -163,7 +217,7 @@ class MikoExecutionContext(DeadlineExecutionContext):
             item_inner = item.of_type if isinstance(item, GraphQLNonNull) else item
             if is_leaf_type(item_inner):
                 return _leaf_list(item_inner, nullable, not is_non_null_type(item))
-            return None  # lists of objects keep the general path (per-item errors, paths)
+            return None  # lists of objects inside a plain object: the general path
         if is_object_type(inner):
             assert isinstance(inner, GraphQLObjectType)
             plan = self._plan(inner, details)

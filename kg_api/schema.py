@@ -16,7 +16,7 @@ from kg_api.errors import ErrorShape
 from kg_api.execution import MikoExecutionContext
 from kg_api.limits import make_query_limits
 from kg_api.query import Query
-from kg_api.types import Action, Concept, Emotion, Keyword, ObjectInfo
+from kg_api.types import Action, Concept, Emotion, Keyword, ObjectInfo, answer_prefetched_links
 from kg_builder.core.settings import Settings
 
 
@@ -34,6 +34,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     schema = strawberry.Schema(
         query=Query, types=[Concept, Action, ObjectInfo, Emotion, Keyword], extensions=extensions,
         execution_context_class=MikoExecutionContext)
+    answer_prefetched_links(schema._schema)
     schema.miko_documents = documents  # type: ignore[attr-defined]  # read by tests, benchmark
     return schema
 

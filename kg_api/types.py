@@ -7,9 +7,10 @@ with their intentions, key information and images costs one query per field, not
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import strawberry
+from graphql import GraphQLObjectType, GraphQLResolveInfo, GraphQLSchema
 
 from kg_api.context import Context, Ctx
 from kg_api.inputs import (
@@ -239,8 +240,8 @@ class Post:
     text: str
     source: str | None
     split: str | None
-    # The post's links when they came with its page (``intentions`` with no argument then
-    # needs no query of its own); None when they did not.
+    # The post's links when they came with its page: ``intentions`` with no argument is then
+    # answered from them (``answer_prefetched_links``); None when they did not.
     links: strawberry.Private[list[IntentionLinkRow] | None] = None
 
     @classmethod
@@ -256,9 +257,6 @@ class Post:
                          label: int | None = None,
                          min_human_score: float | None = None,
                          human_label: int | None = None) -> list[PostIntention]:
-        if self.links is not None and relation is None and min_typicality is None and (
-                label is None and min_human_score is None and human_label is None):
-            return [PostIntention.from_row(link) for link in self.links]
         rel = RelationEnum(relation) if relation is not None else None
         links = await info.context.loaders.intentions.load(
             (str(self.id), rel, check_typicality(min_typicality), check_label(label),
@@ -326,3 +324,22 @@ async def similar_intentions(ctx: Context, intention_id: str, relation: Relation
     hits = await ctx.loaders.similar_intentions.load(
         (intention_id, relation, ctx.cap("k", k), check_typicality(min_typicality)))
     return [IntentionHit.from_row(h) for h in hits]
+
+
+def answer_prefetched_links(schema: GraphQLSchema) -> None:
+    """Make ``Post.intentions`` with no argument answer at once, without a query or a
+    coroutine, from the links that came with the post's page (``Query.posts`` fetches them
+    when its nodes select ``intentions`` with no argument); other calls go to the resolver."""
+    type_ = schema.type_map["Post"]
+    assert isinstance(type_, GraphQLObjectType)
+    field = type_.fields["intentions"]
+    resolver = field.resolve
+    assert resolver is not None
+
+    def resolve(source: Any, info: GraphQLResolveInfo[Any], **args: Any) -> Any:
+        links = getattr(source, "links", None)
+        if links is not None and all(value is None for value in args.values()):
+            return [PostIntention.from_row(link) for link in links]
+        return resolver(source, info, **args)
+
+    field.resolve = resolve
