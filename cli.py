@@ -789,8 +789,14 @@ def serve(ctx: click.Context, host: str | None = None, port: int | None = None) 
     s = settings_of(ctx)
     host, port = host or s.api_host, port or s.api_port
     click.echo(f"GraphQL API: http://{host}:{port}/graphql"
-               + ("  (GraphiQL in a browser)" if s.api_graphiql else ""))
-    run_server(s, host, port)
+               + ("  (GraphiQL in a browser)" if s.api_graphiql else "")
+               + (f"  ({s.api_workers} workers)" if s.api_workers > 1 else ""))
+    try:
+        run_server(s, host, port)
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another port "
+            "(--port or MIKO_API_PORT)") from exc
 
 
 @main.group("api")

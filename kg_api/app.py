@@ -7,6 +7,7 @@ import contextlib
 import functools
 import gc
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -169,7 +170,7 @@ def create_app(settings: Settings | None = None, driver: neo4j.AsyncDriver | Non
             await state.driver.close()
 
     async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+        return JSONResponse({"status": "ok", "worker": os.getpid()})  # which process answered
 
     async def readyz(request: Request) -> Response:
         checks: dict[str, Any] = {"embedding_model": state.embedder is not None}
@@ -237,9 +238,10 @@ def run_server(settings: Settings, host: str, port: int) -> None:
     """Serve the API with uvicorn until stopped (MIKO_API_WORKERS processes)."""
     import uvicorn
 
-    if settings.api_workers > 1:  # each worker builds the app from the same MIKO_* settings
-        uvicorn.run("kg_api.app:create_app", factory=True, workers=settings.api_workers,
-                    host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+    if settings.api_workers > 1:  # processes with a socket each, so connections spread
+        from kg_api.workers import run_workers
+
+        run_workers(settings, host, port, settings.api_workers)
     else:
         uvicorn.run(create_app(settings), host=host, port=port, log_level="warning",
                     timeout_graceful_shutdown=5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -307,7 +308,7 @@ def test_error_shape_is_locked(client: TestClient, monkeypatch: pytest.MonkeyPat
 
 
 def test_health_and_readiness(client: TestClient) -> None:
-    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/healthz").json() == {"status": "ok", "worker": os.getpid()}
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"embedding_model": True, "neo4j": True, "indexes_online": True}
