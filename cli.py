@@ -301,16 +301,29 @@ def load_cmd(ctx: click.Context, run_file: Path, **opts: Any) -> None:
 # --- generation ----------------------------------------------------------------------------
 
 BUILD_OPTS = (click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path)),
-              format_opt, images_opt, out_opt, progress_opt)
+              format_opt, images_opt, out_opt, progress_opt,
+              click.option("--engine", type=click.Choice(["single", "ray"]), default=None,
+                           help="One process, or the stages as a Ray Data pipeline on "
+                           "MIKO_RAY_WORKERS actors (default: MIKO_BUILD_ENGINE, single)."))
 
 
 def build(ctx: click.Context, input_path: Path, fmt: str, images_dir: Path | None, out: Path,
-          progress: bool | None, retry_failed: bool = True, then: str = "") -> Any:
+          progress: bool | None, engine: str | None = None, retry_failed: bool = True,
+          then: str = "") -> Any:
     """Run the stages, print the summary; exit 1 when interrupted (unless ``then`` is to come)."""
     from kg_builder.generation.build import run_build
 
-    summary = run_build(settings_of(ctx), input_path, fmt, images_dir, out, retry_failed, progress,
-                        notify=lambda line: click.echo(line, err=True))
+    s = settings_of(ctx)
+    if (engine or s.build_engine) == "ray":
+        from kg_builder.generation.ray_engine import RayOptions, run_build_ray
+
+        summary = run_build_ray(
+            s, input_path, fmt, images_dir, out, retry_failed, progress,
+            RayOptions(s.ray_address, s.ray_workers, s.ray_batch_size),
+            notify=lambda line: click.echo(line, err=True))
+    else:
+        summary = run_build(s, input_path, fmt, images_dir, out, retry_failed, progress,
+                            notify=lambda line: click.echo(line, err=True))
     echo_some([f"rejected {r.location()}: {r.reason}" for r in summary.rejected_input])
     echo_some([f"dead-lettered {d['id']} at {d['stage']}: {d['reason']}" for d in summary.dead])
     click.echo("\n".join(summary.describe(out)))

@@ -1,7 +1,7 @@
 # Sourced by the scripts: creates (once) and activates the project's virtual environment.
 # The environment lives in a cache folder keyed by a hash of the dependency lists in pyproject.toml, so repeated runs
 # do not reinstall; a changed dependency list gets a fresh one. The caller names the extras it
-# needs in MIKO_ENV_EXTRAS (the main job none; the tests dev,local,annotate); each is installed
+# needs in MIKO_ENV_EXTRAS (the main job none; the tests dev,local,annotate,ray); each is installed
 # into the same environment the first time a script needs it.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

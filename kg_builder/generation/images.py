@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +57,8 @@ def prepare_image(path: Path, max_side: int = 1024, max_pixels: int = 40_000_000
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
         raise ImageError(f"{path}: decompression bomb refused ({exc})") from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise ImageError(f"{path}: not a readable image ({exc})") from exc
+        reason = re.sub(r" <[\w.]+ object at 0x[0-9a-f]+>", "", str(exc))  # PIL names its buffer
+        raise ImageError(f"{path}: not a readable image ({reason})") from exc
     finally:
         Image.MAX_IMAGE_PIXELS = previous
     data_url = "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode()

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from tqdm import tqdm
 
@@ -94,6 +94,16 @@ class ProgressLines:
         self.write(line)
 
 
+@dataclass
+class PostOutcome:
+    """One post's result: built (the record, and whether its image was skipped) or dead."""
+
+    post_id: str
+    built: PostRecord | None = None
+    image_skipped: bool = False
+    dead: dict[str, str] | None = None  # {"id", "stage", "reason"}: a dead-letter line
+
+
 class Pipeline:
     """Stages run in order over each post. Clients and stages are passed in."""
 
@@ -122,6 +132,20 @@ class Pipeline:
         skipped = bool(post.image and post.image.file) and not self.describes_images
         return state.built(), skipped
 
+    async def outcome(self, post: PostRecord) -> PostOutcome:
+        """``run_post``, with every failure turned into a dead letter (a bug's too: a post is
+        never lost, whatever the engine that runs it)."""
+        try:
+            built, skipped = await self.run_post(post)
+        except StageFailure as exc:
+            return PostOutcome(post.id, dead={"id": post.id, "stage": exc.stage,
+                                              "reason": exc.reason})
+        except Exception as exc:
+            return PostOutcome(post.id, dead={
+                "id": post.id, "stage": "internal",
+                "reason": f"internal: {type(exc).__name__}: {exc}"[:500]})
+        return PostOutcome(post.id, built=built, image_skipped=skipped)
+
     async def build(self, items: Iterable[PostRecord | Rejection], out: Path, dead: Path,
                     clients: list[LLMClient], in_flight: int = 256,
                     progress: bool | None = None, stop: asyncio.Event | None = None,
@@ -142,21 +166,7 @@ class Pipeline:
         with out.open("w", encoding="utf-8") as fout, dead.open("w", encoding="utf-8") as fdead:
             async def one(post: PostRecord) -> None:
                 try:
-                    built, skipped = await self.run_post(post)
-                except StageFailure as exc:
-                    entry = {"id": post.id, "stage": exc.stage, "reason": exc.reason}
-                    summary.dead.append(entry)
-                    fdead.write(json.dumps(entry, ensure_ascii=False) + "\n")
-                except Exception as exc:  # a bug must not lose the post either
-                    entry = {"id": post.id, "stage": "internal",
-                             "reason": f"internal: {type(exc).__name__}: {exc}"[:500]}
-                    summary.dead.append(entry)
-                    fdead.write(json.dumps(entry, ensure_ascii=False) + "\n")
-                else:
-                    summary.built += 1
-                    summary.images_skipped += int(skipped)
-                    fout.write(built.model_dump_json(exclude_none=True, exclude_defaults=True)
-                               + "\n")
+                    record(summary, await self.outcome(post), fout, fdead)
                 finally:
                     bar.update(1)
                     if lines:
@@ -185,14 +195,30 @@ class Pipeline:
                        final=True)
         summary.seconds = time.perf_counter() - started
         summary.cache_hits = sum(s.cache_hits for s in self.stages)
-        failures: Counter[str] = Counter()
-        for c in clients:
-            failures.update(c.usage.failures)
-        summary.usage = {
-            "model_calls": sum(c.usage.calls for c in clients),
-            "retries": sum(c.usage.retries for c in clients),
-            "tokens_in": sum(c.usage.tokens_in for c in clients),
-            "tokens_out": sum(c.usage.tokens_out for c in clients),
-            "call_failures": dict(failures),
-            "concurrency": [e for c in clients for e in c.concurrency()]}
+        summary.usage = usage_of(clients)
         return summary
+
+
+def record(summary: BuildSummary, outcome: PostOutcome, fout: TextIO, fdead: TextIO) -> None:
+    """Count one post's outcome and write it: the built record, or its dead letter."""
+    if outcome.dead is not None:
+        summary.dead.append(outcome.dead)
+        fdead.write(json.dumps(outcome.dead, ensure_ascii=False) + "\n")
+    elif outcome.built is not None:
+        summary.built += 1
+        summary.images_skipped += int(outcome.image_skipped)
+        fout.write(outcome.built.model_dump_json(exclude_none=True, exclude_defaults=True) + "\n")
+
+
+def usage_of(clients: list[LLMClient]) -> dict[str, Any]:
+    """The model calls, retries, tokens, failures and concurrency of a run's clients."""
+    failures: Counter[str] = Counter()
+    for c in clients:
+        failures.update(c.usage.failures)
+    return {
+        "model_calls": sum(c.usage.calls for c in clients),
+        "retries": sum(c.usage.retries for c in clients),
+        "tokens_in": sum(c.usage.tokens_in for c in clients),
+        "tokens_out": sum(c.usage.tokens_out for c in clients),
+        "call_failures": dict(failures),
+        "concurrency": [e for c in clients for e in c.concurrency()]}

@@ -1,0 +1,85 @@
+"""`miko build --engine ray` on a local Ray (127.0.0.1) against two OpenAI-compatible doubles:
+the single-process engine's records and dead letters, both endpoints used, and a rerun that
+pays for nothing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+from kg_builder.core.models import PostRecord
+from tests.integration.test_generation import _png, _posts
+from tests.llm_double import running_double
+
+
+@pytest.fixture(scope="module")
+def ray_local() -> Iterator[None]:
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+def built(out: Path) -> dict[str, Any]:
+    records = [PostRecord.model_validate_json(line) for line in out.read_text().splitlines()]
+    return {r.id: r.model_dump(mode="json") for r in records}
+
+
+def dead(out: Path) -> list[dict[str, str]]:
+    lines = out.with_suffix(".dead.jsonl").read_text().splitlines()
+    return sorted((json.loads(line) for line in lines), key=lambda d: d["id"])
+
+
+def test_ray_build_equals_the_single_process_build_and_reruns_free(
+        ray_local: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    inp = _posts(tmp_path, 24, {"0.png": _png(), "5.png": b"not an image"})
+    with running_double() as (url_a, faults_a), running_double() as (url_b, faults_b):
+        monkeypatch.setenv("MIKO_LLM_BASE_URL", f"{url_a},{url_b}")
+        monkeypatch.setenv("MIKO_LLM_MODEL", "double")
+        monkeypatch.setenv("MIKO_RAY_WORKERS", "2")
+        monkeypatch.setenv("MIKO_RAY_BATCH_SIZE", "4")
+        runner = CliRunner()
+        single = tmp_path / "single" / "run.jsonl"
+        first = runner.invoke(main, ["build", str(inp), "--images", str(tmp_path),
+                                     "--out", str(single)])
+        assert first.exit_code == 1, first.output  # the broken image is dead-lettered
+
+        out = tmp_path / "ray" / "run.jsonl"
+        calls = faults_a.calls + faults_b.calls
+        result = runner.invoke(main, ["build", str(inp), "--images", str(tmp_path),
+                                      "--out", str(out), "--engine", "ray"])
+        assert result.exit_code == 1, result.output
+        assert "2 workers on a local Ray" in result.output
+        assert "Built 23 of 24 posts" in result.output
+        ray_calls = faults_a.calls + faults_b.calls - calls
+        assert ray_calls == calls  # its own run folder: every answer asked once, as before
+        assert faults_a.calls > calls // 4 and faults_b.calls > calls // 4  # both endpoints
+        assert built(out) == built(single)  # the same records, field for field
+        assert dead(out) == dead(single) == [
+            {"id": "gen:5", "stage": "image", "reason": dead(single)[0]["reason"]}]
+        assert f"model calls {ray_calls} " in result.output
+
+        before = faults_a.calls + faults_b.calls
+        again = runner.invoke(main, ["build", str(inp), "--images", str(tmp_path),
+                                     "--out", str(out), "--engine", "ray"])
+        assert faults_a.calls + faults_b.calls == before, again.output  # all from the cache
+        assert "model calls 0 " in again.output and built(out) == built(single)
+        hits = int(again.output.split("cache hits ")[1].split(",")[0])
+        assert hits == ray_calls
+
+
+def test_ray_engine_without_a_model_server_says_what_to_set(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MIKO_LLM_BASE_URL", raising=False)
+    inp = _posts(tmp_path, 2)
+    result = CliRunner().invoke(main, ["build", str(inp), "--out", str(tmp_path / "r.jsonl"),
+                                       "--engine", "ray"])
+    assert result.exit_code == 1
+    assert "--engine ray needs model servers: set MIKO_LLM_BASE_URL" in result.output
