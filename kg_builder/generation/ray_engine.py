@@ -152,8 +152,8 @@ def run_build_ray(settings: Settings, input_path: Path, fmt: str, images_dir: Pa
             "settings": settings, "run_dir": str(run_dir.resolve()),
             "images_dir": str(images_dir.resolve()) if images_dir else None,
             "retry_failed": retry_failed},
-        batch_size=options.batch_size, concurrency=options.workers,
-        num_cpus=options.cpus_per_worker, batch_format="numpy")
+        batch_size=options.batch_size, num_cpus=options.cpus_per_worker, batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=options.workers))
 
     out.parent.mkdir(parents=True, exist_ok=True)
     interactive = sys.stderr.isatty()
