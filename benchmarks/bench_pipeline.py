@@ -47,6 +47,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def start_double(latency: float) -> tuple[subprocess.Popen[bytes], str]:
+    """The test double in its own process on a free loopback port, answering after ``latency``
+    seconds; (the process, its /v1 URL) once it answers."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-c", SERVER.format(
+        root=str(ROOT), latency=latency, port=port)])
+    url = f"http://127.0.0.1:{port}/v1"
+    for _ in range(100):
+        try:
+            httpx.get(f"{url}/models", timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    return server, url
+
+
 def cpu_seconds() -> float:
     u = resource.getrusage(resource.RUSAGE_SELF)
     return u.ru_utime + u.ru_stime
@@ -80,17 +96,8 @@ def main() -> None:
           f"{'server-bound limit':>20}")
     results = {}
     for latency in (0.0, 0.2):
-        port = free_port()
-        server = subprocess.Popen([sys.executable, "-c", SERVER.format(
-            root=str(ROOT), latency=latency, port=port)])
-        url = f"http://127.0.0.1:{port}/v1"
+        server, url = start_double(latency)
         try:
-            for _ in range(100):
-                try:
-                    httpx.get(f"{url}/models", timeout=1)
-                    break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
             for in_flight in (64, 256):
                 wall, cpu, calls = asyncio.run(run(posts, url, in_flight))
                 limit = f"{in_flight / (2 * latency):.0f} posts/s" if latency else "-"

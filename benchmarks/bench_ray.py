@@ -15,19 +15,17 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
 from pydantic import SecretStr
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_pipeline import SERVER, free_port  # noqa: E402
+from benchmarks.bench_pipeline import start_double  # noqa: E402
 from benchmarks.common import dump, git_rev, machine  # noqa: E402
 from kg_builder.core.models import PostRecord  # noqa: E402
 from kg_builder.core.settings import Settings  # noqa: E402
@@ -56,17 +54,8 @@ def main() -> None:
     results: dict[str, object] = {"machine": machine(), "git": git_rev(), "posts": args.posts,
                                   "ray_start_s": round(ray_start, 2)}
     for latency in (0.2, 0.0):
-        port = free_port()
-        server = subprocess.Popen([sys.executable, "-c", SERVER.format(
-            root=str(ROOT), latency=latency, port=port)])
-        url = f"http://127.0.0.1:{port}/v1"
+        server, url = start_double(latency)
         try:
-            for _ in range(100):
-                try:
-                    httpx.get(f"{url}/models", timeout=1)
-                    break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
             single = 0.0
             for engine, workers in (("one process", 0), ("ray, 1 worker", 1),
                                     ("ray, 2 workers", 2)):
