@@ -1,0 +1,139 @@
+"""Vector index settings at the paper's scale: recall@10 against exact search, build time and
+query latency of HNSW `m`, `ef_construction` and quantization, over 1.36M intention vectors.
+
+The vectors are those of `build_scale.py`: the 7,572 distinct MIKO intention tails embedded with
+all-MiniLM-L6-v2, replicated 180x with seeded Gaussian noise (then normalised), written as
+`:Intention {id, embedding}` nodes of the scratch server (no posts or edges: only the index is
+measured). The queries are 1,000 other noisy copies of random tails (a seed of their own), so
+no query is a stored point. Exact top-10 by cosine in numpy; each setting builds one index over
+all the vectors (the global intention index), waits for it online, then runs the queries one
+at a time: recall@10 = |HNSW top-10 & exact top-10| / 10, averaged; p50/p99 of the Cypher call
+(the API adds the query embedding, 3-5 ms with the ONNX embedder, BENCHMARKS.md).
+
+    ./scripts/bench.sh benchmarks/bench_hnsw.py [--replicas 180] [--queries 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.bench_load import wipe
+from benchmarks.common import dump, git_rev, machine
+from kg_builder.core.models import PostRecord
+from kg_builder.core.settings import Settings
+from kg_builder.embeddings import SentenceTransformerEmbedder
+from kg_builder.graph.driver import connect
+from kg_builder.graph.queries.write import Rows
+from kg_builder.loading.readers import MikoReader
+
+INDEX = "bench_hnsw"
+SETTINGS = [  # (m, ef_construction, quantization)
+    (16, 100, True), (16, 100, False), (16, 40, True), (32, 100, True), (16, 200, True),
+]
+
+
+def noisy(base: np.ndarray[Any, Any], idx: np.ndarray[Any, Any], noise: float,
+          seed: int) -> np.ndarray[Any, Any]:
+    rng = np.random.default_rng(seed)
+    v = base[idx] + noise * rng.standard_normal((len(idx), base.shape[1]), dtype=np.float32) / \
+        np.sqrt(base.shape[1])
+    out: np.ndarray[Any, Any] = (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+    return out
+
+
+def exact_top10(vectors: np.ndarray[Any, Any], queries: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    out = np.empty((len(queries), 10), dtype=np.int64)
+    for start in range(0, len(queries), 50):
+        scores = queries[start:start + 50] @ vectors.T
+        top = np.argpartition(-scores, 10, axis=1)[:, :10]
+        out[start:start + 50] = top
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--replicas", type=int, default=180)
+    ap.add_argument("--noise", type=float, default=0.35)
+    ap.add_argument("--queries", type=int, default=1000)
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/hnsw.json"))
+    args = ap.parse_args()
+    if os.environ.get("MIKO_BENCH_SCRATCH_GRAPH") != "1":
+        sys.exit("run it through scripts/bench.sh (scratch server)")
+    settings = Settings()
+    db = settings.neo4j_database
+    driver = connect(settings)
+    tails = sorted({i.tail for r in MikoReader(settings.data_dir / "miko")
+                    if isinstance(r, PostRecord) for i in r.intentions})
+    base = SentenceTransformerEmbedder(settings.embedding_model).embed(tails).astype(np.float32)
+    n = len(tails) * args.replicas
+    vectors = np.concatenate([noisy(base, np.arange(len(tails)), args.noise, r)
+                              for r in range(args.replicas)])
+    rng = np.random.default_rng(10_000)
+    queries = noisy(base, rng.integers(0, len(tails), args.queries), args.noise, 10_001)
+    t = time.perf_counter()
+    truth = exact_top10(vectors, queries)
+    exact_s = time.perf_counter() - t
+    print(f"machine: {machine()}; git {git_rev()}; {n:,} vectors x {base.shape[1]}, "
+          f"{args.queries:,} queries; exact top-10 in numpy {exact_s:.1f}s")
+
+    wipe(driver, db)
+    for record in driver.execute_query("SHOW VECTOR INDEXES YIELD name", database_=db).records:
+        # none maintained while the vectors are written (a scratch server: nothing else's)
+        driver.execute_query(f"DROP INDEX `{record['name']}` IF EXISTS", database_=db)
+    t = time.perf_counter()
+    for start in range(0, n, 5000):
+        rows = Rows({"id": i, "v": vectors[i].tolist()} for i in range(start, min(n, start + 5000)))
+        driver.execute_query("UNWIND $rows AS row CREATE (i:Intention {id: toString(row.id)}) "
+                             "WITH i, row CALL db.create.setNodeVectorProperty(i, 'embedding', row.v)",
+                             rows=rows, database_=db)
+    print(f"wrote {n:,} nodes with vectors in {time.perf_counter() - t:.0f}s")
+
+    print(f"{'m':>4}{'ef_constr.':>11}{'quantized':>10}{'build s':>9}{'recall@10':>11}"
+          f"{'p50 ms':>8}{'p99 ms':>8}")
+    results: dict[str, Any] = {"machine": machine(), "git": git_rev(), "vectors": n,
+                               "queries": args.queries, "exact_s": round(exact_s, 1)}
+    for m, ef, quantized in SETTINGS:
+        driver.execute_query(f"DROP INDEX {INDEX} IF EXISTS", database_=db)
+        t = time.perf_counter()
+        driver.execute_query(
+            f"CREATE VECTOR INDEX {INDEX} FOR (i:Intention) ON i.embedding OPTIONS {{indexConfig: {{"
+            "`vector.dimensions`: $dim, `vector.similarity_function`: 'cosine', "
+            "`vector.hnsw.m`: $m, `vector.hnsw.ef_construction`: $ef, "
+            "`vector.quantization.enabled`: $q}}", dim=int(base.shape[1]), m=m, ef=ef,
+            q=quantized, database_=db)
+        driver.execute_query(f"CALL db.awaitIndex('{INDEX}', 7200)", database_=db)
+        build_s = time.perf_counter() - t
+        latencies, recalls = [], []
+        for q in range(len(queries)):
+            vector = queries[q].tolist()
+            t = time.perf_counter()
+            found = driver.execute_query(
+                f"CALL db.index.vector.queryNodes('{INDEX}', 10, $v) YIELD node "
+                "RETURN node.id AS id", v=vector, database_=db).records
+            latencies.append(time.perf_counter() - t)
+            recalls.append(len({int(r["id"]) for r in found} & set(truth[q].tolist())) / 10)
+        latencies.sort()
+        p50 = statistics.median(latencies) * 1000
+        p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
+        recall = statistics.fmean(recalls)
+        print(f"{m:>4}{ef:>11}{quantized!s:>10}{build_s:>9.0f}{recall:>11.3f}{p50:>8.1f}{p99:>8.1f}")
+        results[f"m={m} ef_construction={ef} quantized={quantized}"] = {
+            "build_s": round(build_s, 1), "recall_at_10": round(recall, 4),
+            "p50_ms": round(p50, 2), "p99_ms": round(p99, 2)}
+        dump(args.out, results)
+    driver.execute_query(f"DROP INDEX {INDEX} IF EXISTS", database_=db)
+    driver.close()
+
+
+if __name__ == "__main__":
+    main()
