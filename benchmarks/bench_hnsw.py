@@ -38,7 +38,7 @@ from kg_builder.loading.readers import MikoReader
 
 INDEX = "bench_hnsw"
 SETTINGS = [  # (m, ef_construction, quantization)
-    (16, 100, True), (16, 100, False), (16, 40, True), (32, 100, True), (16, 200, True),
+    (16, 100, True), (16, 100, False), (16, 40, True), (32, 100, True),
 ]
 
 
