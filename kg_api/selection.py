@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from strawberry.types.nodes import SelectedField
+
 from kg_api.context import Ctx
 from kg_api.repository import ALL_OF_LINKS, LinkProjection
 
@@ -33,7 +35,7 @@ INTENTION_NODE_FIELDS: dict[str, tuple[str, ...]] = {
 
 def _walk(selections: Iterable[Any], out: dict[str, list[Any]]) -> None:
     for sel in selections:
-        if type(sel).__name__ == "SelectedField":
+        if isinstance(sel, SelectedField):
             out.setdefault(sel.name, []).append(sel)
         else:  # FragmentSpread, InlineFragment: their selections count as written here
             _walk(getattr(sel, "selections", ()), out)

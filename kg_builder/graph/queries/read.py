@@ -7,6 +7,7 @@ in ``kg_builder.graph.rows``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 from kg_builder.core.key_info import KeyInfoKind
@@ -133,7 +134,12 @@ LINK_NODE_PROPS = ("id", "relation", "text", "tail", "typicality")
 def _links(edge_props: Iterable[str], node_props: Iterable[str], edge_text: bool) -> str:
     """``collect(...)`` of the links ``(p)-[r]->(i)`` in scope, with only the properties named
     (from the allow-lists above; the intention's id and relation always)."""
-    edge = sorted(set(edge_props))
+    return _links_of(frozenset(edge_props), frozenset(node_props), edge_text)
+
+
+@functools.lru_cache(maxsize=256)  # built for every page request; few distinct projections
+def _links_of(edge_props: frozenset[str], node_props: frozenset[str], edge_text: bool) -> str:
+    edge = sorted(edge_props)
     node = sorted({"id", "relation", *node_props})
     unknown = [p for p in edge if p not in LINK_EDGE_PROPS] + [
         p for p in node if p not in LINK_NODE_PROPS]
