@@ -54,7 +54,8 @@ class State:
         if self.driver is None:
             raise GraphUnavailableError("the service is starting; retry shortly")
         return GraphRepository(self.driver, self.settings.neo4j_database,
-                               timeout_s or self.settings.api_request_timeout_s)
+                               timeout_s or self.settings.api_request_timeout_s,
+                               self.settings.api_search_candidates)
 
     async def check_model(self) -> None:
         """Record (for readiness and searches) whether the graph's embedding model is ours."""

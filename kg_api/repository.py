@@ -55,6 +55,12 @@ PostIntentionsKey = tuple[str, Relation | None, float | None, int | None, float 
 OVERFETCH = 10  # a typicality-filtered vector search examines this many times k neighbours
 
 
+def candidates_for(k: int, candidates: int, filtered: bool = False) -> int:
+    """How many neighbours to ask of a vector index for the best ``k``: at least ``candidates``
+    (HNSW's search beam: recall rises with it, BENCHMARKS.md), more when a filter drops some."""
+    return max(k * OVERFETCH if filtered else k, candidates)
+
+
 def _retrieve(task: asyncio.Future[Any]) -> None:
     """Mark a shielded query's exception as seen when nobody awaits it any more."""
     if not task.cancelled():
@@ -72,10 +78,12 @@ class GraphRepository:
     batched.
     """
 
-    def __init__(self, driver: AsyncDriver, database: str, timeout_s: float) -> None:
+    def __init__(self, driver: AsyncDriver, database: str, timeout_s: float,
+                 candidates: int = 0) -> None:
         self.driver = driver
         self.database = database
         self.timeout_s = timeout_s
+        self.candidates = candidates  # neighbours asked of a vector index at least
         self.round_trips = 0
 
     async def read(self, statement: str, **params: Any) -> list[dict[str, Any]]:
@@ -224,12 +232,14 @@ class GraphRepository:
         indexed = [(i, admin.vector_index_for(rel), k, low) for i, rel, k, low in keys]
         rows = await self.read(q.similar_intentions(), keys=Rows(
             {"id": i, "index": index, "k": k, "min_typicality": low,
-             "fetch": k if low is None else k * OVERFETCH} for i, index, k, low in indexed))
+             "fetch": candidates_for(k, self.candidates, low is not None)}
+            for i, index, k, low in indexed))
         found = {(r["id"], r["index"], r["k"], r["min_typicality"]): r["hits"] for r in rows}
         return [[IntentionHitRow.from_map(h) for h in found.get(key, [])] for key in indexed]
 
     async def similar_posts(self, keys: list[tuple[str, int]]) -> list[list[PostHitRow]]:
-        rows = await self.read(q.similar_posts(), keys=Rows({"id": i, "k": k} for i, k in keys))
+        rows = await self.read(q.similar_posts(), keys=Rows(
+            {"id": i, "k": k, "fetch": candidates_for(k, self.candidates)} for i, k in keys))
         found = {(r["id"], r["k"]): r["hits"] for r in rows}
         return [[PostHitRow.from_map(h) for h in found.get(key, [])] for key in keys]
 
@@ -239,12 +249,14 @@ class GraphRepository:
         min_typicality: float | None = None,
     ) -> list[IntentionHitRow]:
         rows = await self.read(q.search_intentions(relation), vector=vector, k=k,
-                               fetch=k if min_typicality is None else k * OVERFETCH,
+                               fetch=candidates_for(k, self.candidates,
+                                                    min_typicality is not None),
                                min_score=min_score, min_typicality=min_typicality)
         return [IntentionHitRow.from_map(r) for r in rows]
 
     async def search_posts(self, vector: list[float], k: int, min_score: float) -> list[PostHitRow]:
-        rows = await self.read(q.search_posts(), vector=vector, k=k, min_score=min_score)
+        rows = await self.read(q.search_posts(), vector=vector, k=k,
+                               fetch=candidates_for(k, self.candidates), min_score=min_score)
         return [PostHitRow.from_map(r) for r in rows]
 
     # -- aggregates --------------------------------------------------------------------------------

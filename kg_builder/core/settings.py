@@ -136,6 +136,10 @@ class Settings(BaseSettings):
         default=32, ge=1, description="Requests executed at once per worker; more get 503 with "
         "Retry-After at once.")
     api_query_cache_size: int = Field(default=1024, ge=0, description="Embedded query texts kept.")
+    api_search_candidates: int = Field(
+        default=100, ge=1, le=10_000, description="Neighbours asked of a vector index per search "
+        "at least (HNSW's search beam), of which the best k are answered: higher recall, slower "
+        "searches (the recall/latency table in BENCHMARKS.md).")
     api_document_cache_size: int = Field(
         default=256, ge=0, description="Valid GraphQL query texts kept parsed and validated "
         "(texts up to 8,192 characters; 0 turns the cache off).")

@@ -86,6 +86,21 @@ def test_search_intentions_global_and_min_score(client: TestClient) -> None:
     assert all(h["score"] >= 0.84 for h in d["b"]) and 0 < len(d["b"]) < 20
 
 
+def test_searches_answer_the_best_k_of_more_candidates(client: TestClient) -> None:
+    """The index is asked for MIKO_API_SEARCH_CANDIDATES neighbours (100); the best k are
+    answered, in score order, so a smaller k is a prefix of a larger one."""
+    assert client.app_state.settings.api_search_candidates == 100  # type: ignore[attr-defined]
+    for field, item in (("searchIntentions", "intention"), ("searchPosts", "post")):
+        d = data(client, f'{{ few: {field}(text: "celebrating a win with friends", k: 3) '
+                         f'{{ score {item} {{ id }} }} '
+                         f'many: {field}(text: "celebrating a win with friends", k: 30) '
+                         f'{{ score {item} {{ id }} }} }}')
+        assert len(d["few"]) == 3 and len(d["many"]) == 30
+        scores = [h["score"] for h in d["many"]]
+        assert scores == sorted(scores, reverse=True)
+        assert [h[item]["id"] for h in d["few"]] == [h[item]["id"] for h in d["many"][:3]]
+
+
 def test_similar_posts_never_returns_the_post_itself(client: TestClient) -> None:
     d = data(client, '{ posts(first: 30) { edges { node { id similarPosts(k: 5) '
                      '{ score post { id } } } } } }')

@@ -264,15 +264,16 @@ def similar_intentions() -> str:
 
 def search_posts() -> str:
     return (
-        "CALL db.index.vector.queryNodes('post_embedding', $k, $vector) YIELD node, score "
-        f"WHERE score >= $min_score RETURN score, node {POST} AS post"
+        "CALL db.index.vector.queryNodes('post_embedding', $fetch, $vector) YIELD node, score "
+        f"WHERE score >= $min_score RETURN score, node {POST} AS post ORDER BY score DESC LIMIT $k"
     )
 
 
 def similar_posts() -> str:
     return (
         "UNWIND $keys AS key MATCH (p:Post {id: key.id}) WHERE p.embedding IS NOT NULL "
-        "CALL db.index.vector.queryNodes('post_embedding', key.k + 1, p.embedding) YIELD node, score "
+        "CALL db.index.vector.queryNodes('post_embedding', key.fetch + 1, p.embedding) "
+        "YIELD node, score "
         "WITH key, p, node, score WHERE node <> p "
         "WITH key, node, score ORDER BY score DESC "
         f"RETURN key.id AS id, key.k AS k, collect({{score: score, post: node {POST}}})[..key.k] AS hits"
