@@ -174,6 +174,13 @@ class Neo4jServer:
             f"server.memory.heap.max_size={neo4j_size(plan.heap)}",
             f"server.memory.pagecache.size={neo4j_size(plan.pagecache)}",
             "db.tx_log.rotation.retention_policy=2 files",
+            # How a vector index is built: Lucene writes a segment per buffer full and merges
+            # `merge_factor` segments of one size; every query searches every segment, so few
+            # segments make fast searches (BENCHMARKS.md, HNSW at 1.36M). Internal settings of
+            # Neo4j 5.26 (LuceneSettings), checked by the server at start.
+            "internal.dbms.index.vector.population_ram_buffer_size="
+            f"{s.neo4j_vector_build_buffer_mb:g}",
+            f"internal.dbms.index.vector.population_merge_factor={s.neo4j_vector_build_merge_factor}",
             "dbms.usage_report.enabled=false",
             # Neo4j Browser: no usage data, nothing fetched from the internet; on connect it
             # loads miko's style and guide from the API (`miko serve`, which serves both).
