@@ -42,3 +42,16 @@ def test_this_machine_and_its_settings(tmp_path: Path) -> None:
     assert "server.memory.heap.max_size=3072m" in conf
     assert f"server.memory.pagecache.size={plan.pagecache // MiB}m" in conf
     assert "# memory: heap 3.0 GiB" in conf
+
+
+def test_the_vector_build_settings_reach_the_server_conf(tmp_path: Path) -> None:
+    default = Neo4jServer(Settings(neo4j_data_dir=tmp_path)).write_conf().read_text()
+    chosen = Settings().neo4j_vector_build_merge_factor
+    assert f"internal.dbms.index.vector.population_merge_factor={chosen}\n" in default
+    settings = Settings(neo4j_data_dir=tmp_path, neo4j_vector_build_buffer_mb=64,
+                        neo4j_vector_build_merge_factor=4)
+    conf = Neo4jServer(settings).write_conf().read_text()
+    assert "internal.dbms.index.vector.population_ram_buffer_size=64\n" in conf
+    assert "internal.dbms.index.vector.population_merge_factor=4\n" in conf
+    with pytest.raises(ValidationError):
+        Settings(neo4j_vector_build_merge_factor=1)
