@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
@@ -99,6 +100,25 @@ def test_searches_answer_the_best_k_of_more_candidates(client: TestClient) -> No
         scores = [h["score"] for h in d["many"]]
         assert scores == sorted(scores, reverse=True)
         assert [h[item]["id"] for h in d["few"]] == [h[item]["id"] for h in d["many"][:3]]
+
+
+def test_search_scores_are_exact_cosines(client: TestClient, driver: Any, settings: Any,
+                                         embedder: Any) -> None:
+    """The index's quantized scores are off by ~1e-3; the API rescores with the stored floats."""
+    text = "celebrating a win with friends"
+    hits = data(client, f'{{ searchIntentions(text: "{text}", k: 5) {{ score intention {{ id }} }} '
+                        f'searchPosts(text: "{text}", k: 5) {{ score post {{ id }} }} }}')
+    query = np.asarray(embedder.embed([text])[0], dtype=np.float64)
+    for field, item, label in (("searchIntentions", "intention", "Intention"),
+                               ("searchPosts", "post", "Post")):
+        ids = [h[item]["id"] for h in hits[field]]
+        rows, _, _ = driver.execute_query(
+            f"UNWIND $ids AS id MATCH (n:{label} {{id: id}}) RETURN n.embedding AS e", ids=ids,
+            database_=settings.neo4j_database)
+        for hit, row in zip(hits[field], rows, strict=True):
+            stored = np.asarray(row["e"], dtype=np.float64)
+            cosine = stored @ query / np.linalg.norm(stored) / np.linalg.norm(query)
+            assert abs(hit["score"] - (1 + cosine) / 2) < 2e-5, (hit, (1 + cosine) / 2)
 
 
 def test_similar_posts_never_returns_the_post_itself(client: TestClient) -> None:

@@ -237,12 +237,18 @@ def key_info_node(kind: KeyInfoKind) -> str:
 
 
 # --- vector search -------------------------------------------------------------------------
+# The index answers `fetch` candidates ordered by its quantized vectors; each is rescored by the
+# exact cosine of its stored float32 embedding (on the index's scale: (1 + cos) / 2) before the
+# best k are kept: exact scores, and the true order among near-ties (BENCHMARKS.md, HNSW at
+# 1.36M: recall@10 with and without the rescoring).
+EXACT = "vector.similarity.cosine(node.embedding, {vector}) AS score"
+
 
 def search_intentions(relation: Relation | None) -> str:
     index = vector_index_for(relation)
     return (
-        f"CALL db.index.vector.queryNodes('{index}', $fetch, $vector) YIELD node, score "
-        "WHERE score >= $min_score "
+        f"CALL db.index.vector.queryNodes('{index}', $fetch, $vector) YIELD node "
+        f"WITH node, {EXACT.format(vector='$vector')} WHERE score >= $min_score "
         "AND ($min_typicality IS NULL OR node.typicality >= $min_typicality) "
         f"RETURN score, node {INTENTION} AS intention ORDER BY score DESC LIMIT $k"
     )
@@ -252,8 +258,8 @@ def similar_intentions() -> str:
     """k nearest to each given intention in the given index, itself excluded; one round trip."""
     return (
         "UNWIND $keys AS key MATCH (i:Intention {id: key.id}) WHERE i.embedding IS NOT NULL "
-        "CALL db.index.vector.queryNodes(key.index, key.fetch + 1, i.embedding) YIELD node, score "
-        "WITH key, i, node, score WHERE node <> i "
+        "CALL db.index.vector.queryNodes(key.index, key.fetch + 1, i.embedding) YIELD node "
+        f"WITH key, i, node, {EXACT.format(vector='i.embedding')} WHERE node <> i "
         "AND (key.min_typicality IS NULL OR node.typicality >= key.min_typicality) "
         "WITH key, node, score ORDER BY score DESC "
         f"RETURN key.id AS id, key.index AS index, key.k AS k, "
@@ -264,8 +270,9 @@ def similar_intentions() -> str:
 
 def search_posts() -> str:
     return (
-        "CALL db.index.vector.queryNodes('post_embedding', $fetch, $vector) YIELD node, score "
-        f"WHERE score >= $min_score RETURN score, node {POST} AS post ORDER BY score DESC LIMIT $k"
+        "CALL db.index.vector.queryNodes('post_embedding', $fetch, $vector) YIELD node "
+        f"WITH node, {EXACT.format(vector='$vector')} WHERE score >= $min_score "
+        f"RETURN score, node {POST} AS post ORDER BY score DESC LIMIT $k"
     )
 
 
@@ -273,8 +280,7 @@ def similar_posts() -> str:
     return (
         "UNWIND $keys AS key MATCH (p:Post {id: key.id}) WHERE p.embedding IS NOT NULL "
         "CALL db.index.vector.queryNodes('post_embedding', key.fetch + 1, p.embedding) "
-        "YIELD node, score "
-        "WITH key, p, node, score WHERE node <> p "
+        f"YIELD node WITH key, p, node, {EXACT.format(vector='p.embedding')} WHERE node <> p "
         "WITH key, node, score ORDER BY score DESC "
         f"RETURN key.id AS id, key.k AS k, collect({{score: score, post: node {POST}}})[..key.k] AS hits"
     )
