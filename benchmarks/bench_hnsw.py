@@ -157,8 +157,10 @@ def main() -> None:
     if not reuse:
         wipe(driver, db)
     for record in driver.execute_query("SHOW VECTOR INDEXES YIELD name", database_=db).records:
-        # none maintained while the vectors are written (a scratch server: nothing else's)
-        driver.execute_query(f"DROP INDEX `{record['name']}` IF EXISTS", database_=db)
+        # none maintained while the vectors are written (a scratch server: nothing else's);
+        # with --reuse nothing is written, and an index kept for --keep-index stays
+        if not reuse:
+            driver.execute_query(f"DROP INDEX `{record['name']}` IF EXISTS", database_=db)
     t = time.perf_counter()
     for start in range(0, 0 if reuse else n, 5000):
         rows = Rows({"id": i, "v": vectors[i].tolist()} for i in range(start, min(n, start + 5000)))
