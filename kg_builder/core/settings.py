@@ -61,12 +61,13 @@ class Settings(BaseSettings):
     neo4j_pagecache: str = Field(default="auto", description="Page cache of the managed server: "
                                  "auto (a quarter of the memory, 0.5-64 GiB) or a size such as 6g.")
     neo4j_vector_build_buffer_mb: float = Field(
-        default=1.0, ge=1.0, le=1024.0, description="Lucene's indexing buffer while a vector "
-        "index is built (Neo4j's internal population_ram_buffer_size): one segment per buffer "
-        "full, each searched on its own by every query.")
+        default=16.0, ge=1.0, le=1024.0, description="Lucene's indexing buffer while a vector "
+        "index is built (Neo4j's internal population_ram_buffer_size, Neo4j's default 1): one "
+        "segment per buffer full, each searched on its own by every query.")
     neo4j_vector_build_merge_factor: int = Field(
-        default=1000, ge=2, le=1000, description="Segments of one size merged into one while a "
-        "vector index is built (Neo4j's internal population_merge_factor; 1000: no merges).")
+        default=10, ge=2, le=1000, description="Segments of one size merged into one while a "
+        "vector index is built (Neo4j's internal population_merge_factor, Neo4j's default 1000: "
+        "no merges).")
     neo4j_start_timeout_s: float = 120.0
 
     # --- embeddings -------------------------------------------------------------------
