@@ -79,11 +79,11 @@ class GraphRepository:
     """
 
     def __init__(self, driver: AsyncDriver, database: str, timeout_s: float,
-                 candidates: int = 0) -> None:
+                 candidates: int) -> None:
         self.driver = driver
         self.database = database
         self.timeout_s = timeout_s
-        self.candidates = candidates  # neighbours asked of a vector index at least
+        self.candidates = candidates  # MIKO_API_SEARCH_CANDIDATES: one default, in Settings
         self.round_trips = 0
 
     async def read(self, statement: str, **params: Any) -> list[dict[str, Any]]:
