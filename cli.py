@@ -81,6 +81,9 @@ LOAD_OPTS = (
     click.option("--bulk", is_flag=True, help="First load into an empty database: write import "
                  "files and run the server's own importer (neo4j-admin; the managed server is "
                  "restarted), then build the indexes. Refused when the database is not empty."),
+    click.option("--vectors", type=click.Path(dir_okay=False, path_type=Path),
+                 help="Vectors computed ahead (the vectors.sqlite of `miko build --engine ray`, "
+                 "same embedding model): texts found there are not embedded again."),
 )
 
 
@@ -220,14 +223,15 @@ def db_reembed(ctx: click.Context, yes: bool) -> None:
 
 
 def load(ctx: click.Context, reader: Any, as_json: bool = False, rejects: Path | None = None,
-         progress: bool | None = None, defer_indexes: str = "auto", bulk: bool = False) -> None:
+         progress: bool | None = None, defer_indexes: str = "auto", bulk: bool = False,
+         vectors: Path | None = None) -> None:
     """Load a reader's records and print the summary; exit 1 if any record was rejected."""
     from kg_builder.loading.bulk import BulkLoadError
     from kg_builder.loading.service import load_records
 
     try:
         summary = load_records(settings_of(ctx), reader, progress=progress,
-                               defer_indexes=DEFER[defer_indexes], bulk=bulk)
+                               defer_indexes=DEFER[defer_indexes], bulk=bulk, vectors=vectors)
     except LoadInterruptedError as exc:  # what was committed, then the cause and the fix
         click.echo("\n".join(exc.summary.describe(reader.stats)), err=True)
         raise click.ClickException(str(exc)) from exc
@@ -319,7 +323,8 @@ def build(ctx: click.Context, input_path: Path, fmt: str, images_dir: Path | Non
 
         summary = run_build_ray(
             s, input_path, fmt, images_dir, out, retry_failed, progress,
-            RayOptions(s.ray_address, s.ray_workers, s.ray_batch_size),
+            RayOptions(s.ray_address, s.ray_workers, s.ray_batch_size,
+                       embed_workers=s.ray_embed_workers),
             notify=lambda line: click.echo(line, err=True))
     else:
         summary = run_build(s, input_path, fmt, images_dir, out, retry_failed, progress,
@@ -353,7 +358,9 @@ def ingest_cmd(ctx: click.Context, out: Path, progress: bool | None, **opts: Any
     from kg_builder.loading.readers import JsonlReader
 
     summary = build(ctx, out=out, progress=progress, then=", before loading", **opts)
-    load(ctx, JsonlReader(out), progress=progress)
+    vectors = summary.usage.get("vectors")  # embedded on Ray by the build
+    load(ctx, JsonlReader(out), progress=progress,
+         vectors=Path(vectors["store"]) if vectors else None)
     if summary.dead or summary.rejected_input:
         raise click.ClickException(
             f"{len(summary.dead)} post(s) dead-lettered (see {dead_letter_path(out)}); "

@@ -116,6 +116,40 @@ def create_index(driver: Any, db: str, m: int, ef: int, quantized: bool, dim: in
     return time.perf_counter() - t
 
 
+def end_to_end(driver: Any, db: str, settings: Settings, vectors: np.ndarray[Any, Any],
+               fetch: int, n: int) -> dict[str, Any]:
+    """Text queries as the API runs them: embed the text (the API's query embedder), then the
+    rescored search; recall@10 against the exact top-10 of the torch model's vector."""
+    from kg_builder.embeddings import load_query_embedder
+
+    tails = sorted({i.tail for r in MikoReader(settings.data_dir / "miko")
+                    if isinstance(r, PostRecord) for i in r.intentions})
+    rng = np.random.default_rng(20_000)
+    texts = [tails[k] for k in rng.choice(len(tails), size=min(n, len(tails)), replace=False)]
+    exact = SentenceTransformerEmbedder(settings.embedding_model).embed(texts).astype(np.float32)
+    truth, _ = exact_top10(vectors, exact)
+    embedder = load_query_embedder(settings)
+    statement = (f"CALL db.index.vector.queryNodes('{INDEX}', $fetch, $v) YIELD node "
+                 "WITH node, vector.similarity.cosine(node.embedding, $v) AS s "
+                 "RETURN node.id AS id ORDER BY s DESC LIMIT 10")
+    embedder.embed([texts[0]])  # warm
+    totals, embeds, recalls = [], [], []
+    for q, text in enumerate(texts):
+        t = time.perf_counter()
+        vector = embedder.embed([text])[0].tolist()
+        e = time.perf_counter()
+        found = driver.execute_query(statement, v=vector, fetch=fetch, database_=db).records
+        totals.append(time.perf_counter() - t)
+        embeds.append(e - t)
+        recalls.append(len({int(r["id"]) for r in found} & set(truth[q].tolist())) / 10)
+    totals.sort()
+    return {"queries": len(texts), "embedder": type(embedder).__name__,
+            "recall_at_10": round(statistics.fmean(recalls), 4),
+            "embed_p50_ms": round(statistics.median(embeds) * 1000, 2),
+            "p50_ms": round(statistics.median(totals) * 1000, 2),
+            "p99_ms": round(totals[int(len(totals) * 0.99) - 1] * 1000, 2), "git": git_rev()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--replicas", type=int, default=180)
@@ -129,9 +163,14 @@ def main() -> None:
                          "(its build time from that run's results, or --built-in) and leave it")
     ap.add_argument("--built-in", type=float, default=None,
                     help="with --keep-index: the kept index's build seconds, timed elsewhere")
+    ap.add_argument("--end-to-end", type=int, default=0, metavar="FETCH",
+                    help="also time text queries as the API runs them: the query embedder "
+                         "(MIKO_API_QUERY_EMBEDDER) on --queries distinct MIKO intention tails "
+                         "(short phrases, as searchIntentions gets; each once: no cache), then "
+                         "the rescored search asking FETCH candidates")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/hnsw.json"))
     args = ap.parse_args()
-    fetches = [int(f) for f in args.fetch.split(",")]
+    fetches = [int(f) for f in args.fetch.split(",") if f.strip()]  # "": only --end-to-end
     if os.environ.get("MIKO_BENCH_SCRATCH_GRAPH") != "1":
         sys.exit("run it through scripts/bench.sh (scratch server)")
     settings = Settings()
@@ -216,6 +255,14 @@ def main() -> None:
                 "build_s": round(build_s, 1), "segments": segments,
                 "recall_at_10": round(recall, 4), "score_ratio": round(within, 5),
                 "p50_ms": round(p50, 2), "p99_ms": round(p99, 2), "git": git_rev()}
+            dump(args.out, results)
+        if args.end_to_end:
+            key = f"{label} fetch={args.end_to_end} end-to-end {build}"
+            results[key] = {"build_s": round(build_s, 1), "segments": segments,
+                            **end_to_end(driver, db, settings, vectors, args.end_to_end,
+                                         args.queries)}
+            print(f"end to end (query embedding + rescored search, fetch {args.end_to_end}): "
+                  f"{results[key]}", flush=True)
             dump(args.out, results)
     if not args.keep_index:
         driver.execute_query(f"DROP INDEX {INDEX} IF EXISTS", database_=db)

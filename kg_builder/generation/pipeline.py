@@ -62,9 +62,15 @@ class BuildSummary:
             f"  model calls {st['model_calls']} (retries {st['retries']}), cache hits "
             f"{st['cache_hits']}, tokens in/out {st['tokens_in']}/{st['tokens_out']}, "
             f"images skipped {st['images_skipped']}",
-            *(f"  concurrency on {c['endpoint']}: reached {c['peak']} (ceiling {c['ceiling']}), "
-              f"{c['limit']} at the end, halved {c['decreases']} times"
+            *(f"  concurrency on {c['endpoint']}"
+              f"{' (' + c['worker'] + ')' if c.get('worker') else ''}: reached {c['peak']} "
+              f"(ceiling {c['ceiling']}), {c['limit']} at the end, halved {c['decreases']} times"
               for c in st.get("concurrency", [])),
+            *([f"  model call failures (retried or dead-lettered): {st['call_failures']}"]
+              if st.get("call_failures") else []),
+            *([f"  vectors: {v['embedded']:,} texts embedded, {v['found']:,} already stored -> "
+               f"{v['store']} (load with: miko load {out} --vectors {v['store']})"]
+              if (v := st.get("vectors")) else []),
         ]
 
 

@@ -5,8 +5,12 @@ stages the valid posts as JSON lines in the run folder; Ray Data reads them back
 ``map_batches`` sends each batch to one of ``workers`` actors. Each actor is the single-process
 pipeline — the same stages, the same LLM client with its adaptive concurrency over every
 configured endpoint (its own round-robin start, so the actors spread over the endpoints), the
-same answer cache — and answers each post with ``Pipeline.outcome``. The driver writes the
-built records and the dead letters to the same files as the single-process engine.
+same answer cache — and answers each post with ``Pipeline.outcome``. A second ``map_batches``
+stage embeds what the loader will embed (each built post's text and its intentions' tails) on
+``embed_workers`` actors into ``<out>.run/vectors.sqlite`` (`miko load --vectors` reads it back
+instead of running the model; texts already there are not embedded again). The driver writes the
+built records and the dead letters to the same files as the single-process engine, and sums the
+actors' model calls, call failures and concurrency (per actor and endpoint) into the summary.
 
 Same semantics as the single process: posts in = built + dead-lettered; every answer is cached
 in ``<out>.run/cache.sqlite`` (SQLite in WAL mode, shared by the actors), so a rerun — after a
@@ -23,6 +27,7 @@ import logging
 import os
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +47,13 @@ from kg_builder.generation.pipeline import (
 )
 
 USAGE_COLUMNS = ("model_calls", "retries", "tokens_in", "tokens_out", "cache_hits")
+ACTOR_COLUMNS = ("call_failures", "concurrency")
+EMBED_COLUMNS = ("vectors_found", "vectors_embedded")
+
+
+def vector_store_path(out: Path) -> Path:
+    """Where `miko build --engine ray` writing ``out`` keeps the vectors of what it built."""
+    return out.parent / (out.stem + ".run") / "vectors.sqlite"
 
 
 @dataclass(frozen=True)
@@ -50,6 +62,9 @@ class RayOptions:
     workers: int = 2
     batch_size: int = 16
     cpus_per_worker: float = 0.5  # the actors mostly wait on the model servers
+    embed_workers: int = 1  # 0: no embedding stage
+    embed_batch_size: int = 64
+    cpus_per_embed_worker: float = 0.5  # a reservation for Ray's scheduler (torch uses its threads)
 
 
 class BuildBatch:
@@ -74,6 +89,8 @@ class BuildBatch:
         delta = {k: now[k] - self.counted[k] for k in USAGE_COLUMNS}
         self.counted = now
         n = len(outcomes)
+        # the actor's failures and concurrency so far (cumulative), on the batch's first row
+        actor = json.dumps({"actor": os.getpid(), **{k: now[k] for k in ACTOR_COLUMNS}})
         return {
             "id": [o.post_id for o in outcomes],
             "built": [o.built.model_dump_json(exclude_none=True, exclude_defaults=True)
@@ -82,6 +99,7 @@ class BuildBatch:
             "image_skipped": [o.image_skipped for o in outcomes],
             # this batch's share of the actor's counters, on its first row
             **{k: [delta[k]] + [0] * (n - 1) for k in USAGE_COLUMNS},
+            "actor": [actor] + [""] * (n - 1),
         }
 
     async def _all(self, lines: list[str]) -> list[PostOutcome]:
@@ -93,11 +111,40 @@ class BuildBatch:
 
         return list(await asyncio.gather(*(one(line) for line in lines)))
 
-    def _usage(self) -> dict[str, int]:
+    def _usage(self) -> dict[str, Any]:
         usage = usage_of(self.run.clients)
         return {"model_calls": usage["model_calls"], "retries": usage["retries"],
                 "tokens_in": usage["tokens_in"], "tokens_out": usage["tokens_out"],
-                "cache_hits": sum(s.cache_hits for s in self.run.pipeline.stages)}
+                "cache_hits": sum(s.cache_hits for s in self.run.pipeline.stages),
+                "call_failures": usage["call_failures"], "concurrency": usage["concurrency"]}
+
+
+class EmbedBatch:
+    """A Ray Data actor: embeds the built posts' texts and tails into the run's vector store
+    (the texts the store has already are skipped); passes the rows on with its counts."""
+
+    def __init__(self, settings: Settings, store_path: str) -> None:
+        from kg_builder.embeddings import load_embedder
+        from kg_builder.embeddings.store import StoredEmbedder, VectorStore
+
+        model = load_embedder(settings)
+        self.embedder = StoredEmbedder(
+            model, VectorStore(Path(store_path), model.model_name, model.dimension), write=True)
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        texts: list[str] = []
+        for line in batch["built"]:
+            if str(line):
+                post = PostRecord.model_validate_json(str(line))
+                texts.append(post.text)
+                texts.extend(i.tail for i in post.intentions)
+        hits, misses = self.embedder.hits, self.embedder.misses
+        if texts:
+            self.embedder.embed(list(dict.fromkeys(texts)))
+        n = len(batch["built"])
+        return {**batch,
+                "vectors_found": [self.embedder.hits - hits] + [0] * (n - 1),
+                "vectors_embedded": [self.embedder.misses - misses] + [0] * (n - 1)}
 
 
 def stage_input(items: Any, staged: Path, summary: BuildSummary) -> int:
@@ -147,20 +194,31 @@ def run_build_ray(settings: Settings, input_path: Path, fmt: str, images_dir: Pa
     context = DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False
-    dataset = ray.data.read_text(str(staged.resolve())).map_batches(
+    # reading the staged lines is light: it must not wait for CPUs the actors reserved
+    dataset = ray.data.read_text(str(staged.resolve()),
+                                 num_cpus=0.25).map_batches(
         BuildBatch, fn_constructor_kwargs={
             "settings": settings, "run_dir": str(run_dir.resolve()),
             "images_dir": str(images_dir.resolve()) if images_dir else None,
             "retry_failed": retry_failed},
         batch_size=options.batch_size, num_cpus=options.cpus_per_worker, batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=options.workers))
+    store = vector_store_path(out)
+    if options.embed_workers > 0:
+        dataset = dataset.map_batches(
+            EmbedBatch, fn_constructor_kwargs={"settings": settings,
+                                               "store_path": str(store.resolve())},
+            batch_size=options.embed_batch_size, num_cpus=options.cpus_per_embed_worker,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=options.embed_workers))
 
     out.parent.mkdir(parents=True, exist_ok=True)
     interactive = sys.stderr.isatty()
     bar = tqdm(unit="post", desc="building (ray)", file=sys.stderr, total=summary.posts,
                disable=(not interactive) if progress is None else not progress)
     lines = ProgressLines(summary.posts) if bar.disable and progress is not False else None
-    usage = dict.fromkeys(USAGE_COLUMNS, 0)
+    usage = dict.fromkeys(USAGE_COLUMNS + EMBED_COLUMNS, 0)
+    actors: dict[int, dict[str, Any]] = {}  # each actor's latest (cumulative) counters
     try:
         with out.open("w", encoding="utf-8") as fout, dead_letter_path(out).open(
                 "w", encoding="utf-8") as fdead:
@@ -172,8 +230,11 @@ def run_build_ray(settings: Settings, input_path: Path, fmt: str, images_dir: Pa
                         built=PostRecord.model_validate_json(built) if built else None,
                         image_skipped=bool(batch["image_skipped"][i]),
                         dead=json.loads(dead) if dead else None), fout, fdead)
-                    for k in USAGE_COLUMNS:
+                    for k in USAGE_COLUMNS + (EMBED_COLUMNS if options.embed_workers else ()):
                         usage[k] += int(batch[k][i])
+                    if str(batch["actor"][i]):
+                        snapshot = json.loads(str(batch["actor"][i]))
+                        actors[int(snapshot["actor"])] = snapshot
                 bar.update(len(batch["id"]))
                 if lines:
                     lines.tick(summary.built + len(summary.dead), summary.built,
@@ -186,5 +247,15 @@ def run_build_ray(settings: Settings, input_path: Path, fmt: str, images_dir: Pa
         lines.tick(summary.built + len(summary.dead), summary.built, len(summary.dead), final=True)
     summary.seconds = time.perf_counter() - started
     summary.cache_hits = usage.pop("cache_hits")
-    summary.usage = {**usage, "call_failures": {}, "concurrency": []}
+    failures: Counter[str] = Counter()
+    for snapshot in actors.values():
+        failures.update(snapshot["call_failures"])
+    found, embedded = usage.pop("vectors_found"), usage.pop("vectors_embedded")
+    summary.usage = {
+        **usage, "call_failures": dict(failures),
+        "concurrency": [{**c, "worker": f"actor {n}"} for n, snapshot in
+                        enumerate(sorted(actors.values(), key=lambda a: int(a["actor"])), 1)
+                        for c in snapshot["concurrency"]]}
+    if options.embed_workers > 0:
+        summary.usage["vectors"] = {"store": str(store), "found": found, "embedded": embedded}
     return summary

@@ -79,6 +79,7 @@ class LoadSummary:
     index_seconds: float = 0.0
     deferred_indexes: bool = False
     stale_intentions_removed: int = 0
+    vectors: str = ""  # with --vectors: where the precomputed vectors came from, and how many
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -97,6 +98,7 @@ class LoadSummary:
             "index_seconds": round(self.index_seconds, 3),
             "deferred_indexes": self.deferred_indexes,
             "stale_intentions_removed": self.stale_intentions_removed,
+            **({"vectors": self.vectors} if self.vectors else {}),
         }
 
     def describe(self, input_stats: ReaderStats) -> list[str]:
@@ -117,6 +119,7 @@ class LoadSummary:
             f"{q.duplicate_posts} ({q.duplicate_label_conflicts} with differing labels); "
             f"image names shared across splits {q.shared_image_names}; missing relations "
             f"{dict(q.missing_relations)}; template mismatches {dict(q.template_mismatches)}",
+            *([f"  {s.vectors}"] if s.vectors else []),
         ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from neo4j import Driver
@@ -12,6 +13,7 @@ from neo4j import Driver
 from kg_builder.core.settings import Settings
 from kg_builder.embeddings import load_embedder
 from kg_builder.embeddings.base import Embedder
+from kg_builder.embeddings.store import StoredEmbedder, VectorStore
 from kg_builder.graph.driver import connect
 from kg_builder.graph.schema import init_schema
 from kg_builder.loading.loader import GraphLoader, LoadSummary
@@ -41,26 +43,41 @@ def init_graph(settings: Settings, embedder: Embedder | None = None) -> tuple[li
 
 def load_records(settings: Settings, items: Iterable[ReadItem], *, progress: bool | None = None,
                  defer_indexes: bool | None = None, embedder: Embedder | None = None,
-                 bulk: bool = False) -> LoadSummary:
+                 bulk: bool = False, vectors: Path | None = None) -> LoadSummary:
     """Apply the schema and load every record; rejections are in the summary, never raised.
 
     ``defer_indexes``: drop miko's vector indexes during the load and rebuild them afterwards
     (None: only when the graph holds no post yet). ``bulk``: a first load into an empty
     database through the server's importer (``BulkLoader``; refuses a database with content).
+    ``vectors``: a vector store written by `miko build --engine ray` (read only): the texts it
+    holds are not embedded again; the others are, by the model.
     """
-    embedder = embedder or load_embedder(settings)
-    if bulk:
-        from kg_builder.loading.bulk import BulkLoader
+    model = embedder or load_embedder(settings)
+    stored = None
+    if vectors is not None:
+        stored = StoredEmbedder(model, VectorStore(vectors, model.model_name, model.dimension,
+                                                   read_only=True))
+    used: Embedder = stored or model
+    try:
+        if bulk:
+            from kg_builder.loading.bulk import BulkLoader
 
-        return BulkLoader(settings, embedder, settings.write_batch_size).load(
-            items, progress=progress)
-    with graph(settings) as driver:
-        init_schema(driver, settings.neo4j_database, embedder.model_name, embedder.dimension,
-                    settings.index_options)
-        loader = GraphLoader(driver, embedder, settings.neo4j_database, settings.write_batch_size,
-                             defer_vector_indexes=defer_indexes,
-                             index_options=settings.index_options)
-        return loader.load(items, progress=progress)
+            summary = BulkLoader(settings, used, settings.write_batch_size).load(
+                items, progress=progress)
+        else:
+            with graph(settings) as driver:
+                init_schema(driver, settings.neo4j_database, used.model_name, used.dimension,
+                            settings.index_options)
+                loader = GraphLoader(driver, used, settings.neo4j_database,
+                                     settings.write_batch_size, defer_vector_indexes=defer_indexes,
+                                     index_options=settings.index_options)
+                summary = loader.load(items, progress=progress)
+    finally:
+        if stored is not None:
+            stored.store.close()
+    if stored is not None:
+        summary.vectors = stored.describe()
+    return summary
 
 
 def reembed_graph(settings: Settings) -> tuple[dict[str, int], Embedder]:

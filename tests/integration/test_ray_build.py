@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -83,3 +84,56 @@ def test_ray_engine_without_a_model_server_says_what_to_set(
                                        "--engine", "ray"])
     assert result.exit_code == 1
     assert "--engine ray needs model servers: set MIKO_LLM_BASE_URL" in result.output
+
+
+def test_ray_ingest_embeds_on_ray_and_the_load_reuses_those_vectors(
+        ray_local: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_graph: Any,
+        settings: Any, embedder: Any) -> None:
+    from kg_builder.embeddings.store import VectorStore
+
+    inp = _posts(tmp_path, 10)
+    with running_double() as (url, faults):
+        faults.script = ["bad_request"]  # a call that fails for good, in whichever actor
+        monkeypatch.setenv("MIKO_LLM_BASE_URL", url)
+        monkeypatch.setenv("MIKO_LLM_MODEL", "double")
+        monkeypatch.setenv("MIKO_RAY_WORKERS", "2")
+        monkeypatch.setenv("MIKO_RAY_BATCH_SIZE", "3")
+        monkeypatch.setenv("MIKO_RAY_EMBED_WORKERS", "1")
+        out = tmp_path / "run.jsonl"
+        runner = CliRunner()
+        result = runner.invoke(main, ["ingest", str(inp), "--out", str(out), "--engine", "ray"])
+        assert result.exit_code == 1, result.output  # its post is dead-lettered, not loaded
+        assert "Built 9 of 10 posts" in result.output
+        # the actors' counters reach the summary: their call failures, each one's concurrency
+        assert "model call failures (retried or dead-lettered): {'bad_request': 1}" \
+            in result.output, result.output
+        assert f"concurrency on {url} (actor 1)" in result.output
+        assert f"concurrency on {url} (actor 2)" in result.output
+        records = [PostRecord.model_validate_json(line) for line in out.read_text().splitlines()]
+        texts = list(dict.fromkeys([r.text for r in records] +
+                                   [i.tail for r in records for i in r.intentions]))
+        store_path = out.parent / "run.run" / "vectors.sqlite"
+        assert f"vectors: {len(texts):,} texts embedded, 0 already stored -> {store_path}" \
+            in result.output
+        store = VectorStore(store_path, embedder.model_name, embedder.dimension, read_only=True)
+        stored = store.get(texts)
+        store.close()
+        assert len(stored) == len(texts)
+        expected = embedder.embed(texts)
+        assert max(float(np.abs(stored[t] - expected[k]).max()) for k, t in enumerate(texts)) \
+            < 1e-5  # what the model gives here, computed in the Ray actor
+        # the load asked the store for every text it embeds and the model for none
+        asked = len({r.text for r in records}) + len({i.tail for r in records
+                                                      for i in r.intentions})
+        assert f"{asked:,} of {asked:,} texts (hit rate 100.0%); 0 embedded by the model" \
+            in result.output
+        rows = empty_graph.execute_query(
+            "MATCH (p:Post) RETURN p.text AS text, p.embedding AS v",
+            database_=settings.neo4j_database).records
+        assert len(rows) == len(records)
+        assert max(float(np.abs(np.array(r["v"]) - stored[r["text"]]).max()) for r in rows) < 1e-6
+
+        again = runner.invoke(main, ["build", str(inp), "--out", str(out), "--engine", "ray",
+                                     "--skip-failed"])  # the rest from the cache
+        assert "Built 9 of 10 posts" in again.output
+        assert f"vectors: 0 texts embedded, {len(texts):,} already stored" in again.output

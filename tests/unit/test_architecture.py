@@ -24,7 +24,7 @@ ALLOWED: dict[str, set[str]] = {
     "kg_builder.graph": {"kg_builder.core"},
     "kg_builder.embeddings": {"kg_builder.core"},
     "kg_builder.loading": {"kg_builder.core", "kg_builder.graph", "kg_builder.embeddings"},
-    "kg_builder.generation": {"kg_builder.core", "kg_builder.loading"},
+    "kg_builder.generation": {"kg_builder.core", "kg_builder.embeddings", "kg_builder.loading"},
     "kg_builder.quality": {"kg_builder.core", "kg_builder.graph", "kg_builder.embeddings",
                            "kg_builder.loading"},
     "kg_builder.annotation": {"kg_builder.core", "kg_builder.graph", "kg_builder.loading",
