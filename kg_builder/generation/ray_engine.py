@@ -64,7 +64,8 @@ class RayOptions:
     cpus_per_worker: float = 0.5  # the actors mostly wait on the model servers
     embed_workers: int = 1  # 0: no embedding stage
     embed_batch_size: int = 64
-    cpus_per_embed_worker: float = 0.5  # a reservation for Ray's scheduler (torch uses its threads)
+    cpus_per_embed_worker: float = 0.5  # a reservation for Ray's scheduler
+    embed_threads: int = 0  # torch threads per embedding actor; 0: the cores / embed_workers
 
 
 class BuildBatch:
@@ -123,10 +124,14 @@ class EmbedBatch:
     """A Ray Data actor: embeds the built posts' texts and tails into the run's vector store
     (the texts the store has already are skipped); passes the rows on with its counts."""
 
-    def __init__(self, settings: Settings, store_path: str) -> None:
+    def __init__(self, settings: Settings, store_path: str, threads: int) -> None:
+        import torch
+
         from kg_builder.embeddings import load_embedder
         from kg_builder.embeddings.store import StoredEmbedder, VectorStore
 
+        # Ray gives an actor reserving under one CPU one thread; the model is the actor's work
+        torch.set_num_threads(threads or max(1, os.cpu_count() or 1))
         model = load_embedder(settings)
         self.embedder = StoredEmbedder(
             model, VectorStore(Path(store_path), model.model_name, model.dimension), write=True)
@@ -206,8 +211,10 @@ def run_build_ray(settings: Settings, input_path: Path, fmt: str, images_dir: Pa
     store = vector_store_path(out)
     if options.embed_workers > 0:
         dataset = dataset.map_batches(
-            EmbedBatch, fn_constructor_kwargs={"settings": settings,
-                                               "store_path": str(store.resolve())},
+            EmbedBatch, fn_constructor_kwargs={
+                "settings": settings, "store_path": str(store.resolve()),
+                "threads": options.embed_threads or max(
+                    1, (os.cpu_count() or 1) // options.embed_workers)},
             batch_size=options.embed_batch_size, num_cpus=options.cpus_per_embed_worker,
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=options.embed_workers))
