@@ -68,8 +68,9 @@ class BuildSummary:
               for c in st.get("concurrency", [])),
             *([f"  model call failures (retried or dead-lettered): {st['call_failures']}"]
               if st.get("call_failures") else []),
-            *([f"  vectors: {v['embedded']:,} texts embedded, {v['found']:,} already stored -> "
-               f"{v['store']} (load with: miko load {out} --vectors {v['store']})"]
+            *([f"  vectors: {v['embedded']:,} texts embedded, {v['found']:,} already stored, "
+               f"{v['refused']:,} refused by the model (left to the load) -> {v['store']} "
+               f"(load with: miko load {out} --vectors {v['store']})"]
               if (v := st.get("vectors")) else []),
         ]
 

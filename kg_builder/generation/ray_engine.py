@@ -48,7 +48,7 @@ from kg_builder.generation.pipeline import (
 
 USAGE_COLUMNS = ("model_calls", "retries", "tokens_in", "tokens_out", "cache_hits")
 ACTOR_COLUMNS = ("call_failures", "concurrency")
-EMBED_COLUMNS = ("vectors_found", "vectors_embedded")
+EMBED_COLUMNS = ("vectors_found", "vectors_embedded", "vectors_refused")
 
 
 def vector_store_path(out: Path) -> Path:
@@ -143,13 +143,22 @@ class EmbedBatch:
                 post = PostRecord.model_validate_json(str(line))
                 texts.append(post.text)
                 texts.extend(i.tail for i in post.intentions)
-        hits, misses = self.embedder.hits, self.embedder.misses
-        if texts:
-            self.embedder.embed(list(dict.fromkeys(texts)))
+        hits, misses, refused = self.embedder.hits, self.embedder.misses, 0
+        distinct = list(dict.fromkeys(texts))
+        try:
+            self.embedder.embed(distinct)
+        except (ValueError, TypeError, RuntimeError):
+            # a text the model refuses: store the others; the load embeds (and isolates) it
+            for text in distinct:
+                try:
+                    self.embedder.embed([text])
+                except (ValueError, TypeError, RuntimeError):
+                    refused += 1
         n = len(batch["built"])
         return {**batch,
                 "vectors_found": [self.embedder.hits - hits] + [0] * (n - 1),
-                "vectors_embedded": [self.embedder.misses - misses] + [0] * (n - 1)}
+                "vectors_embedded": [self.embedder.misses - misses - refused] + [0] * (n - 1),
+                "vectors_refused": [refused] + [0] * (n - 1)}
 
 
 def stage_input(items: Any, staged: Path, summary: BuildSummary) -> int:
@@ -258,11 +267,13 @@ def run_build_ray(settings: Settings, input_path: Path, fmt: str, images_dir: Pa
     for snapshot in actors.values():
         failures.update(snapshot["call_failures"])
     found, embedded = usage.pop("vectors_found"), usage.pop("vectors_embedded")
+    refused = usage.pop("vectors_refused")
     summary.usage = {
         **usage, "call_failures": dict(failures),
         "concurrency": [{**c, "worker": f"actor {n}"} for n, snapshot in
                         enumerate(sorted(actors.values(), key=lambda a: int(a["actor"])), 1)
                         for c in snapshot["concurrency"]]}
     if options.embed_workers > 0:
-        summary.usage["vectors"] = {"store": str(store), "found": found, "embedded": embedded}
+        summary.usage["vectors"] = {"store": str(store), "found": found, "embedded": embedded,
+                                    "refused": refused}
     return summary

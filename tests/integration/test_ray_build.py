@@ -113,7 +113,8 @@ def test_ray_ingest_embeds_on_ray_and_the_load_reuses_those_vectors(
         texts = list(dict.fromkeys([r.text for r in records] +
                                    [i.tail for r in records for i in r.intentions]))
         store_path = out.parent / "run.run" / "vectors.sqlite"
-        assert f"vectors: {len(texts):,} texts embedded, 0 already stored -> {store_path}" \
+        assert f"vectors: {len(texts):,} texts embedded, 0 already stored, 0 refused by the model " \
+            f"(left to the load) -> {store_path} (load with: miko load {out} --vectors" \
             in result.output
         store = VectorStore(store_path, embedder.model_name, embedder.dimension, read_only=True)
         stored = store.get(texts)
