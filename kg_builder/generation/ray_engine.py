@@ -157,7 +157,7 @@ class EmbedBatch:
         n = len(batch["built"])
         return {**batch,
                 "vectors_found": [self.embedder.hits - hits] + [0] * (n - 1),
-                "vectors_embedded": [self.embedder.misses - misses - refused] + [0] * (n - 1),
+                "vectors_embedded": [self.embedder.misses - misses] + [0] * (n - 1),
                 "vectors_refused": [refused] + [0] * (n - 1)}
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from kg_builder.core.models import IntentionRecord, PostRecord
+from kg_builder.core.relations import Relation
 from kg_builder.embeddings.base import Vectors
 from kg_builder.embeddings.store import StoredEmbedder, VectorStore
 from kg_builder.generation.ray_engine import EmbedBatch
@@ -34,7 +35,7 @@ def stage(tmp_path: Path) -> EmbedBatch:
 
 
 def post(pid: str, text: str, tails: list[str]) -> str:
-    intentions = [IntentionRecord(relation="xIntent", text=t) for t in tails]
+    intentions = [IntentionRecord(relation=Relation.X_INTENT, text=t) for t in tails]
     assert [i.tail for i in intentions] == tails  # no template: the tail is the text
     return PostRecord(id=pid, text=text, source="test",
                       intentions=intentions).model_dump_json()
