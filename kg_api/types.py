@@ -280,7 +280,7 @@ class Post:
 
 @strawberry.type
 class IntentionHit:
-    score: float
+    score: float = strawberry.field(description="(1 + cosine) / 2 of the query's and the hit's embeddings, exact (float32 vectors; the index only proposes the candidates): 1 is identical, 0.5 unrelated.")
     intention: Intention
 
     @classmethod
@@ -290,7 +290,7 @@ class IntentionHit:
 
 @strawberry.type
 class PostHit:
-    score: float
+    score: float = strawberry.field(description="(1 + cosine) / 2 of the query's and the hit's embeddings, exact (float32 vectors; the index only proposes the candidates): 1 is identical, 0.5 unrelated.")
     post: Post
 
     @classmethod
