@@ -278,9 +278,13 @@ class Post:
         return await similar_posts(info.context, str(self.id), k)
 
 
+HIT_SCORE = ("(1 + cosine) / 2 of the query's and the hit's embeddings, exact (float32 "
+             "vectors; the index only proposes the candidates): 1 is identical, 0.5 unrelated.")
+
+
 @strawberry.type
 class IntentionHit:
-    score: float = strawberry.field(description="(1 + cosine) / 2 of the query's and the hit's embeddings, exact (float32 vectors; the index only proposes the candidates): 1 is identical, 0.5 unrelated.")
+    score: float = strawberry.field(description=HIT_SCORE)
     intention: Intention
 
     @classmethod
@@ -290,7 +294,7 @@ class IntentionHit:
 
 @strawberry.type
 class PostHit:
-    score: float = strawberry.field(description="(1 + cosine) / 2 of the query's and the hit's embeddings, exact (float32 vectors; the index only proposes the candidates): 1 is identical, 0.5 unrelated.")
+    score: float = strawberry.field(description=HIT_SCORE)
     post: Post
 
     @classmethod
