@@ -40,25 +40,20 @@ class VectorStore:
                     f"no vector store at {path}: give the vectors.sqlite that `miko build "
                     "--engine ray` wrote in the run folder (<out>.run/vectors.sqlite), or leave "
                     "out --vectors to embed while loading")
-            self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60,
-                                       check_same_thread=False)
+            # a URI (percent-encoded by as_uri) so that no character of the path is read as
+            # a URI parameter
+            self._db = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True,
+                                       timeout=60, check_same_thread=False)
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(path), isolation_level=None, timeout=60,
                                        check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("CREATE TABLE IF NOT EXISTS meta (model TEXT NOT NULL, "
-                             "dimension INTEGER NOT NULL)")
-            self._db.execute("CREATE TABLE IF NOT EXISTS vectors (key BLOB PRIMARY KEY, "
-                             "vector BLOB NOT NULL) WITHOUT ROWID")
-            self._db.execute("BEGIN IMMEDIATE")
-            if self._db.execute("SELECT count(*) FROM meta").fetchone()[0] == 0:
-                self._db.execute("INSERT INTO meta VALUES (?, ?)", (model_name, dimension))
-            self._db.execute("COMMIT")
         try:
+            if not read_only:
+                self._create(model_name, dimension)
             row = self._db.execute("SELECT model, dimension FROM meta").fetchone()
         except sqlite3.DatabaseError as exc:
+            self._db.close()
             raise SettingsError(f"{path} is not a vector store of miko ({exc})") from exc
         if row is None or (str(row[0]), int(row[1])) != (model_name, dimension):
             self._db.close()
@@ -68,8 +63,21 @@ class VectorStore:
                 f"({dimension}): set MIKO_EMBEDDING_MODEL to the store's model, or leave out "
                 "--vectors")
 
+    def _create(self, model_name: str, dimension: int) -> None:
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS meta (model TEXT NOT NULL, "
+                         "dimension INTEGER NOT NULL)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS vectors (key BLOB PRIMARY KEY, "
+                         "vector BLOB NOT NULL) WITHOUT ROWID")
+        self._db.execute("BEGIN IMMEDIATE")
+        if self._db.execute("SELECT count(*) FROM meta").fetchone()[0] == 0:
+            self._db.execute("INSERT INTO meta VALUES (?, ?)", (model_name, dimension))
+        self._db.execute("COMMIT")
+
     def get(self, texts: Sequence[str]) -> dict[str, Vectors]:
-        """The stored vectors of those texts that have one."""
+        """The stored vectors of those texts that have one (a vector of the wrong size or not
+        finite counts as none: the model embeds that text again)."""
         by_key = {text_key(t): t for t in texts}
         keys = list(by_key)
         found: dict[str, Vectors] = {}
@@ -78,7 +86,11 @@ class VectorStore:
             marks = ",".join("?" * len(chunk))
             for key, blob in self._db.execute(
                     f"SELECT key, vector FROM vectors WHERE key IN ({marks})", chunk):
-                found[by_key[bytes(key)]] = np.frombuffer(blob, dtype=np.float32)
+                if len(blob) != self.dimension * 4:
+                    continue
+                vector = np.frombuffer(blob, dtype=np.float32)
+                if np.isfinite(vector).all():
+                    found[by_key[bytes(key)]] = vector
         return found
 
     def put(self, texts: Sequence[str], vectors: Vectors) -> None:

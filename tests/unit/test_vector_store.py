@@ -11,7 +11,7 @@ import pytest
 
 from kg_builder.core.errors import EmbeddingModelMismatchError, SettingsError
 from kg_builder.embeddings.base import Vectors
-from kg_builder.embeddings.store import StoredEmbedder, VectorStore
+from kg_builder.embeddings.store import StoredEmbedder, VectorStore, text_key
 
 
 class CountingEmbedder:
@@ -85,3 +85,33 @@ def test_a_missing_or_foreign_file_is_refused(tmp_path: Path) -> None:
     other.write_text("not a database at all " * 100)
     with pytest.raises(SettingsError, match="not a vector store of miko"):
         VectorStore(other, "m", 4, read_only=True)
+
+
+def test_a_damaged_vector_counts_as_missing_and_a_foreign_file_is_never_written(
+        tmp_path: Path) -> None:
+    import sqlite3
+
+    model = CountingEmbedder()
+    path = tmp_path / "odd ?name#.sqlite"  # URI characters in the path
+    store = VectorStore(path, model.model_name, model.dimension)
+    store.put(["ok", "short", "nan"], model.embed(["ok", "short", "nan"]))
+    store.close()
+    db = sqlite3.connect(path)
+    db.execute("UPDATE vectors SET vector = ? WHERE key = ?",
+               (b"\x00" * 8, text_key("short")))
+    db.execute("UPDATE vectors SET vector = ? WHERE key = ?",
+               (np.full(4, np.nan, dtype=np.float32).tobytes(), text_key("nan")))
+    db.commit()
+    db.close()
+    reader = StoredEmbedder(model, VectorStore(path, model.model_name, model.dimension,
+                                               read_only=True))
+    model.asked.clear()
+    out = reader.embed(["ok", "short", "nan"])
+    assert model.asked == ["short", "nan"] and np.isfinite(out).all()
+
+    foreign = tmp_path / "foreign.bin"
+    foreign.write_bytes(b"\x01\x02 not sqlite " * 100)
+    before = foreign.read_bytes()
+    with pytest.raises(SettingsError, match="not a vector store of miko"):
+        VectorStore(foreign, "m", 4)
+    assert foreign.read_bytes() == before
