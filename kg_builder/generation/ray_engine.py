@@ -131,7 +131,7 @@ class EmbedBatch:
         from kg_builder.embeddings.store import StoredEmbedder, VectorStore
 
         # Ray gives an actor reserving under one CPU one thread; the model is the actor's work
-        torch.set_num_threads(threads or max(1, os.cpu_count() or 1))
+        torch.set_num_threads(threads)
         model = load_embedder(settings)
         self.embedder = StoredEmbedder(
             model, VectorStore(Path(store_path), model.model_name, model.dimension), write=True)
