@@ -45,6 +45,7 @@ from kg_builder.generation.pipeline import (
     record,
     usage_of,
 )
+from kg_builder.loading.embedding_texts import record_texts
 
 USAGE_COLUMNS = ("model_calls", "retries", "tokens_in", "tokens_out", "cache_hits")
 ACTOR_COLUMNS = ("call_failures", "concurrency")
@@ -140,9 +141,7 @@ class EmbedBatch:
         texts: list[str] = []
         for line in batch["built"]:
             if str(line):
-                post = PostRecord.model_validate_json(str(line))
-                texts.append(post.text)
-                texts.extend(i.tail for i in post.intentions)
+                texts.extend(record_texts(PostRecord.model_validate_json(str(line))))
         hits, misses, refused = self.embedder.hits, self.embedder.misses, 0
         distinct = list(dict.fromkeys(texts))
         try:

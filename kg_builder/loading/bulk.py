@@ -38,6 +38,7 @@ from kg_builder.graph.driver import connect
 from kg_builder.graph.queries import admin
 from kg_builder.graph.schema import await_indexes, check_embedding_meta, init_schema
 from kg_builder.graph.server import Neo4jServer
+from kg_builder.loading.embedding_texts import tails_to_embed
 from kg_builder.loading.loader import LoadSummary, _chunks, embed_checked
 from kg_builder.loading.readers import ReadItem
 
@@ -260,23 +261,17 @@ class BulkLoader:
                 iid = intention_id(intent.relation, intent.tail)
                 if iid not in seen["intention"] and iid not in nodes:
                     nodes[iid] = (intent.relation, intent.text, intent.tail)
-        by_tail: dict[str, list[str]] = defaultdict(list)
-        tail_text: dict[str, str] = {}
-        for iid, (_, _, tail) in nodes.items():
-            key = normalise(tail)
-            by_tail[key].append(iid)
-            tail_text.setdefault(key, tail)
+        groups = tails_to_embed((iid, tail) for iid, (_, _, tail) in nodes.items())
         vector_of: dict[str, str] = defaultdict(str)  # "": no embedding property
         post_vectors = [""] * len(records)
         if self.embeddings:
-            if by_tail:
-                keys = list(by_tail)
-                for key, vec in zip(keys, _vectors(self._embed([tail_text[k] for k in keys])),
-                                    strict=True):
-                    for iid in by_tail[key]:
+            if groups:
+                for group, vec in zip(groups, _vectors(self._embed([g.text for g in groups])),
+                                      strict=True):
+                    for iid in group.ids:
                         vector_of[iid] = vec
             post_vectors = _vectors(self._embed([r.text for r in records]))
-            summary.intentions_embedded += len(by_tail)
+            summary.intentions_embedded += len(groups)
             summary.posts_embedded += len(records)
         summary.embed_seconds += time.perf_counter() - t0
 

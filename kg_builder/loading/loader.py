@@ -43,6 +43,7 @@ from kg_builder.graph.schema import (
     create_vector_indexes,
     drop_vector_indexes,
 )
+from kg_builder.loading.embedding_texts import tails_to_embed
 from kg_builder.loading.readers import ReaderStats, ReadItem
 
 # Refusals that are about the server, its access rules or miko itself, never about one record:
@@ -379,22 +380,16 @@ class GraphLoader:
         t0 = time.perf_counter()
         # Embed the tails of new intentions, once per distinct normalised tail.
         new_ids = [iid for iid in nodes if iid not in have_int]
-        by_tail: dict[str, list[str]] = defaultdict(list)
-        tail_text: dict[str, str] = {}
-        for iid in new_ids:
-            key = normalise(nodes[iid][2])
-            by_tail[key].append(iid)
-            tail_text.setdefault(key, nodes[iid][2])
+        groups = tails_to_embed((iid, nodes[iid][2]) for iid in new_ids)
         int_vectors: dict[str, list[float]] = {}
         tails_embedded = posts_embedded = 0
-        if by_tail and self.embeddings:
-            keys = list(by_tail)
-            vectors = self._embed([tail_text[k] for k in keys])
-            for key, vec in zip(keys, vectors, strict=True):
+        if groups and self.embeddings:
+            vectors = self._embed([g.text for g in groups])
+            for group, vec in zip(groups, vectors, strict=True):
                 as_list = vec.tolist()
-                for iid in by_tail[key]:
+                for iid in group.ids:
                     int_vectors[iid] = as_list
-            tails_embedded = len(keys)
+            tails_embedded = len(groups)
         post_vectors: dict[str, list[float]] = {}
         if self.embeddings:
             todo = [r for r in records if have_post.get(r.id) != r.text]
