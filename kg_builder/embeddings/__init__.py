@@ -35,7 +35,8 @@ def load_query_embedder(settings: Settings) -> Embedder:
     try:
         from kg_builder.embeddings.onnx import OnnxEmbedder, agreement
 
-        onnx_model = OnnxEmbedder(settings.embedding_model, settings.cache_dir)
+        onnx_model = OnnxEmbedder(settings.embedding_model, settings.cache_dir,
+                                  threads=settings.api_query_embed_threads)
         cosine = agreement(onnx_model, torch_model)
     except Exception as exc:
         if choice == "onnx":

@@ -82,6 +82,9 @@ class OnnxEmbedder(NamedEmbedder):
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        if threads > 1:
+            # idle threads sleep instead of spinning: the cores are shared with Neo4j and Python
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(str(target), options, providers=["CPUExecutionProvider"])
         self._tokenizer = AutoTokenizer.from_pretrained(model_dir)
         self._inputs = {i.name for i in self._session.get_inputs()}

@@ -17,3 +17,5 @@ def test_onnx_export_agrees_with_torch(tmp_path: Path) -> None:
     assert all(float(batch[i] @ single[i]) > 0.9999 for i in range(2))
     again = OnnxEmbedder("all-MiniLM-L6-v2", tmp_path)  # reuses the export
     assert again.path == onnx_model.path
+    two_threads = OnnxEmbedder("all-MiniLM-L6-v2", tmp_path, threads=2)  # MIKO_API_QUERY_EMBED_THREADS
+    assert agreement(two_threads, onnx_model) > 0.9999
