@@ -8,6 +8,7 @@ online loader (deferred vector indexes), or with `--bulk` through the bulk path 
 `neo4j-admin database import full`, schema and indexes), timed.
 
     ./scripts/bench.sh benchmarks/build_scale.py [--replicas 180] [--noise 0.35] [--bulk]
+        [--no-embeddings]
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.bench_load import wipe
-from benchmarks.common import dump, machine
+from benchmarks.common import dump, git_rev, machine
 from kg_builder.core.models import ImageRef, IntentionRecord, PostRecord
 from kg_builder.core.settings import Settings
 from kg_builder.embeddings import SentenceTransformerEmbedder, Vectors
@@ -83,9 +84,13 @@ def main() -> None:
     ap.add_argument("--noise", type=float, default=0.35)
     ap.add_argument("--batch-size", type=int, default=2000)
     ap.add_argument("--bulk", action="store_true", help="the bulk path instead of the online one")
+    ap.add_argument("--no-embeddings", action="store_true",
+                    help="write no embedding properties (and so no vector index entries)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
-    out = args.out or Path(f"benchmarks/results/scale{'-bulk' if args.bulk else ''}.json")
+    embeddings = not args.no_embeddings
+    out = args.out or Path(f"benchmarks/results/scale{'-bulk' if args.bulk else ''}"
+                           f"{'' if embeddings else '-noemb'}.json")
     if os.environ.get("MIKO_BENCH_SCRATCH_GRAPH") != "1":
         sys.exit("run it through scripts/bench.sh (scratch server)")
     settings = Settings()
@@ -102,13 +107,14 @@ def main() -> None:
                                            "RETURN name", database_=db).records:
             driver.execute_query(f"DROP INDEX `{record['name']}` IF EXISTS", database_=db)
         driver.close()  # the import replaces the store: a driver of before means nothing
-        summary = BulkLoader(settings, embedder, batch_size=args.batch_size).load(
+        summary = BulkLoader(settings, embedder, batch_size=args.batch_size,
+                             embeddings=embeddings).load(
             records(base, args.replicas), progress=True, total=len(base) * args.replicas)
         driver = connect(settings)
     else:
         init_schema(driver, db, model.model_name, model.dimension, settings.index_options)
         loader = GraphLoader(driver, embedder, db, batch_size=args.batch_size,
-                             index_options=settings.index_options)
+                             index_options=settings.index_options, embeddings=embeddings)
         summary = loader.load(records(base, args.replicas), progress=True,
                               total=len(base) * args.replicas)
     dt = time.perf_counter() - t
@@ -121,11 +127,13 @@ def main() -> None:
     write = "stop, import, start" if args.bulk else "write transactions"
     files = f"reading, embedding, files {dt - summary.write_seconds - summary.index_seconds:.0f}s, " \
         if args.bulk else ""
-    print(f"{'bulk' if args.bulk else 'online'}: posts {counts['posts']:,}, intention nodes "
+    path = ("bulk" if args.bulk else "online") + ("" if embeddings else ", no embeddings")
+    print(f"{path}: posts {counts['posts']:,}, intention nodes "
           f"{counts['intentions']:,}, intention edges {edges:,}; loaded in {dt:.0f}s ({files}{write} "
           f"{summary.write_seconds:.0f}s, schema and indexes {summary.index_seconds:.0f}s) = "
           f"{entities / dt:,.0f} entities/s")
     dump(out, {"machine": machine(), "path": "bulk" if args.bulk else "online",
+                    "embeddings": embeddings, "git": git_rev(),
                     "posts": counts["posts"],
                     "intentions": counts["intentions"], "edges": edges, "seconds": round(dt),
                     "write_seconds": round(summary.write_seconds),
