@@ -20,7 +20,7 @@ APOC_VERSION = "5.26.12"
 class IndexOptions:
     """Build parameters of the HNSW vector indexes."""
 
-    hnsw_m: int = 16
+    hnsw_m: int = 32
     hnsw_ef_construction: int = 100
 
 
@@ -78,7 +78,10 @@ class Settings(BaseSettings):
     embedding_device: str = "cpu"
     embedding_batch_size: int = 64
 
-    vector_hnsw_m: int = Field(default=16, ge=2, le=512)
+    vector_hnsw_m: int = Field(
+        default=32, ge=2, le=512, description="HNSW links per vector: 32 found more of the true "
+        "top-10 than 16 at 1.36M vectors (recall@10 0.987 against 0.953 with 100 candidates; "
+        "BENCHMARKS.md) for a longer build.")
     vector_hnsw_ef_construction: int = Field(default=100, ge=1, le=3200)
 
     # --- loading ----------------------------------------------------------------------

@@ -14,8 +14,14 @@ from cli import main
 from kg_builder.core.errors import EmbeddingModelMismatchError
 from kg_builder.core.models import PostRecord
 from kg_builder.core.relations import Relation
+from kg_builder.core.settings import IndexOptions
 from kg_builder.embeddings import Vectors
-from kg_builder.graph.schema import index_states, init_schema
+from kg_builder.graph.schema import (
+    create_vector_indexes,
+    drop_vector_indexes,
+    index_states,
+    init_schema,
+)
 from kg_builder.loading.loader import GraphLoader
 
 pytestmark = pytest.mark.graph
@@ -172,3 +178,23 @@ def test_up_says_each_step_and_ends_with_urls_and_queries_that_work(
             answer = client.post("/graphql", json=body).json()
             assert "errors" not in answer, answer
             assert all(answer["data"].values()), answer
+
+
+def test_vector_indexes_are_built_with_the_configured_hnsw_parameters(
+    empty_graph: Any, settings: Any, embedder: Any
+) -> None:
+    db = settings.neo4j_database
+
+    def rebuilt(options: IndexOptions) -> set[tuple[int, int, bool]]:
+        drop_vector_indexes(empty_graph, db)
+        create_vector_indexes(empty_graph, db, embedder.dimension, options)
+        records, _, _ = empty_graph.execute_query(
+            "SHOW VECTOR INDEXES YIELD name, options RETURN name, options", database_=db)
+        assert {"intention_embedding", "post_embedding"} <= {r["name"] for r in records}
+        return {(c["vector.hnsw.m"], c["vector.hnsw.ef_construction"],
+                 c["vector.quantization.enabled"])
+                for c in (r["options"]["indexConfig"] for r in records)}
+
+    assert settings.index_options == IndexOptions(hnsw_m=32, hnsw_ef_construction=100)
+    assert rebuilt(IndexOptions(hnsw_m=24, hnsw_ef_construction=60)) == {(24, 60, True)}
+    assert rebuilt(settings.index_options) == {(32, 100, True)}  # the defaults the table chose
