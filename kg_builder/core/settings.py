@@ -159,9 +159,9 @@ class Settings(BaseSettings):
         "(texts up to 8,192 characters; 0 turns the cache off).")
     api_query_embed_threads: int = Field(
         default=1, ge=1, le=64, description="Threads of one query embedding (the ONNX embedder; "
-        "one embedding runs at a time per worker). 2 cut one query's embedding from ~9 to ~6 ms "
-        "on an idle 2-core machine and lost when Neo4j was busy on the same cores "
-        "(BENCHMARKS.md): raise it for latency at low concurrency with cores to spare.")
+        "one embedding runs at a time per worker). On 2 cores, 2 threads cut the embedding alone "
+        "from ~9 to ~6 ms when nothing else ran, lost while Neo4j was busy, and gained within "
+        "noise in the search benchmark (BENCHMARKS.md): for low concurrency on spare cores.")
     api_query_embedder: str = Field(
         default="auto",
         description="Query embedder: onnx (fp32 ONNX Runtime export), torch, or auto (onnx if "
