@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import platform
 import re
@@ -36,7 +37,10 @@ def neo4j_version(driver: Any) -> str:
     return str(records[0]["v"])
 
 
+@functools.cache
 def git_rev() -> str:
+    """The checkout's revision when first asked, kept for the run: the benchmarks ask as they
+    start, when they import the code (a commit made during a long run is not what ran)."""
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                               text=True).stdout.strip()
