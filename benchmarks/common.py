@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import platform
 import re
@@ -37,15 +36,21 @@ def neo4j_version(driver: Any) -> str:
     return str(records[0]["v"])
 
 
-@functools.cache
-def git_rev() -> str:
-    """The checkout's revision when first asked, kept for the run: the benchmarks ask as they
-    start, when they import the code (a commit made during a long run is not what ran)."""
+def _checkout_revision() -> str:
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                               text=True).stdout.strip()
     except OSError:
         return "?"
+
+
+_REVISION = _checkout_revision()  # read when a benchmark imports this, with the code it runs
+
+
+def git_rev() -> str:
+    """The checkout's revision when the benchmark started (a commit made during a long run is
+    not the code that ran)."""
+    return _REVISION
 
 
 class LookupEmbedder:
