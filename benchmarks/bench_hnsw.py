@@ -116,6 +116,14 @@ def create_index(driver: Any, db: str, m: int, ef: int, quantized: bool, dim: in
     return time.perf_counter() - t
 
 
+def search_statement(rescore: bool) -> str:
+    """The top 10 of `$fetch` candidates: rescored, ordered by their exact cosine (the stored
+    float vectors), as the API's searches do; else by the index's (quantized) score."""
+    order = "vector.similarity.cosine(node.embedding, $v)" if rescore else "score"
+    return (f"CALL db.index.vector.queryNodes('{INDEX}', $fetch, $v) YIELD node, score "
+            f"WITH node, {order} AS s RETURN node.id AS id ORDER BY s DESC LIMIT 10")
+
+
 def end_to_end(driver: Any, db: str, settings: Settings, vectors: np.ndarray[Any, Any],
                fetch: int, n: int) -> dict[str, Any]:
     """Text queries as the API runs them: embed the text (the API's query embedder), then the
@@ -129,9 +137,7 @@ def end_to_end(driver: Any, db: str, settings: Settings, vectors: np.ndarray[Any
     exact = SentenceTransformerEmbedder(settings.embedding_model).embed(texts).astype(np.float32)
     truth, _ = exact_top10(vectors, exact)
     embedder = load_query_embedder(settings)
-    statement = (f"CALL db.index.vector.queryNodes('{INDEX}', $fetch, $v) YIELD node "
-                 "WITH node, vector.similarity.cosine(node.embedding, $v) AS s "
-                 "RETURN node.id AS id ORDER BY s DESC LIMIT 10")
+    statement = search_statement(rescore=True)
     embedder.embed([texts[0]])  # warm
     totals, embeds, recalls = [], [], []
     for q, text in enumerate(texts):
@@ -229,12 +235,7 @@ def main() -> None:
             build_s = create_index(driver, db, m, ef, quantized, int(base.shape[1]))
         segments = index_segments(driver, db)
         for fetch, rescore in [(f, r) for f in fetches for r in (False, True)]:
-            # rescored: the candidates ordered by their exact cosine (the stored float vectors),
-            # as the API's searches do; else by the index's (quantized) score
-            order = "vector.similarity.cosine(node.embedding, $v)" if rescore else "score"
-            statement = (f"CALL db.index.vector.queryNodes('{INDEX}', $fetch, $v) YIELD node, "
-                         f"score WITH node, {order} AS s RETURN node.id AS id ORDER BY s DESC "
-                         "LIMIT 10")
+            statement = search_statement(rescore)
             latencies, recalls, near = [], [], []
             for q in range(len(queries)):
                 vector = queries[q].tolist()

@@ -79,10 +79,11 @@ class Settings(BaseSettings):
     embedding_batch_size: int = 64
 
     vector_hnsw_m: int = Field(
-        default=32, ge=2, le=512, description="HNSW links per vector: 32 found more of the true "
-        "top-10 than 16 at 1.36M vectors (recall@10 0.987 against 0.953 with 100 candidates; "
-        "BENCHMARKS.md) for a longer build.")
-    vector_hnsw_ef_construction: int = Field(default=100, ge=1, le=3200)
+        default=IndexOptions.hnsw_m, ge=2, le=512, description="HNSW links per vector: 32 "
+        "found more of the true top-10 than 16 at 1.36M vectors (recall@10 0.987 against "
+        "0.953 with 100 candidates; BENCHMARKS.md) for a longer build.")
+    vector_hnsw_ef_construction: int = Field(default=IndexOptions.hnsw_ef_construction, ge=1,
+                                             le=3200)
 
     # --- loading ----------------------------------------------------------------------
     write_batch_size: int = 2000
