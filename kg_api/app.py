@@ -239,7 +239,7 @@ def run_server(settings: Settings, host: str, port: int) -> None:
     """Serve the API with uvicorn until stopped (MIKO_API_WORKERS processes)."""
     import uvicorn
 
-    if settings.api_workers > 1:  # processes with a socket each, so connections spread
+    if settings.api_workers > 1:  # one acceptor hands each connection to the least busy worker
         from kg_api.workers import run_workers
 
         run_workers(settings, host, port, settings.api_workers)

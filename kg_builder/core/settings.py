@@ -133,7 +133,9 @@ class Settings(BaseSettings):
     # --- GraphQL API (miko serve) ---------------------------------------------------------
     api_host: str = "127.0.0.1"
     api_port: int = 8000
-    api_workers: int = Field(default=1, ge=1, description="API worker processes (SO_REUSEPORT).")
+    api_workers: int = Field(default=1, ge=1, description=(
+        "API worker processes; one acceptor hands each connection to the worker with the "
+        "fewest open."))
     api_graphiql: bool = Field(default=True, description="Serve GraphiQL at /graphql (development).")
     api_max_depth: int = Field(default=10, ge=1)
     api_max_tokens: int = Field(default=2000, ge=10)
