@@ -5,15 +5,18 @@ tails ("... #r17"); each replica's vectors are the real MIKO embeddings plus see
 (then normalised), so every intention is a distinct point near a real one. With R=180 that is
 137,700 posts and 1.37M intention edges, as in the paper's knowledge base. Loaded through our
 online loader (deferred vector indexes), or with `--bulk` through the bulk path (import files,
-`neo4j-admin database import full`, schema and indexes), timed.
+`neo4j-admin database import full`, schema and indexes), or with `--peer` through neo4j-graphrag's
+`Neo4jWriter` (same labels, properties and indexes; the schema in place before it writes, as in
+`bench_load.py`; the records handed to it `--peer-chunk` posts at a time), timed.
 
-    ./scripts/bench.sh benchmarks/build_scale.py [--replicas 180] [--noise 0.35] [--bulk]
-        [--no-embeddings]
+    ./scripts/bench.sh benchmarks/build_scale.py [--replicas 180] [--noise 0.35]
+        [--bulk | --peer] [--no-embeddings]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
 import os
 import re
@@ -27,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.bench_load import wipe
+from benchmarks.bench_load import graphrag_graph, wipe
 from benchmarks.common import dump, git_rev, machine
 from kg_builder.core.models import ImageRef, IntentionRecord, PostRecord
 from kg_builder.core.settings import Settings
@@ -35,7 +38,7 @@ from kg_builder.embeddings import SentenceTransformerEmbedder, Vectors
 from kg_builder.graph.driver import connect
 from kg_builder.graph.schema import init_schema
 from kg_builder.loading.bulk import BulkLoader
-from kg_builder.loading.loader import GraphLoader
+from kg_builder.loading.loader import GraphLoader, LoadSummary
 from kg_builder.loading.readers import MikoReader
 
 SUFFIX = re.compile(r"\s*#r(\d+)$")
@@ -78,18 +81,60 @@ def records(base: list[PostRecord], replicas: int) -> Iterator[PostRecord]:
             )
 
 
+class PeerSummary:
+    """What the timing lines need from a `Neo4jWriter` load (it returns no summary of its own)."""
+
+    def __init__(self, write_seconds: float, index_seconds: float, edges: int) -> None:
+        self.write_seconds = write_seconds
+        self.index_seconds = index_seconds
+        self.edges = edges
+
+
+def peer_load(driver: Any, db: str, posts: Iterator[PostRecord], embedder: NoisyEmbedder,
+              embeddings: bool, chunk: int, total: int) -> tuple[int, float]:
+    """neo4j-graphrag's `Neo4jWriter` over the records, ``chunk`` posts per run (its graph
+    objects for 1.37M intentions at once would not fit); (intention edges written, seconds)."""
+    from neo4j_graphrag.experimental.components.kg_writer import Neo4jWriter
+
+    writer = Neo4jWriter(driver, neo4j_database=db, batch_size=1000)
+    started, done, edges = time.perf_counter(), 0, 0
+    batch: list[PostRecord] = []
+
+    def flush() -> None:
+        nonlocal done, edges
+        asyncio.run(writer.run(graphrag_graph(batch, embedder, embeddings)))  # type: ignore[arg-type]
+        done += len(batch)
+        edges += sum(len(p.intentions) for p in batch)
+        batch.clear()
+        rate = done / (time.perf_counter() - started)
+        print(f"  Neo4jWriter: {done:,}/{total:,} posts, {rate:,.0f} posts/s", flush=True)
+
+    for post in posts:
+        batch.append(post)
+        if len(batch) == chunk:
+            flush()
+    if batch:
+        flush()
+    return edges, time.perf_counter() - started
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--replicas", type=int, default=180)
     ap.add_argument("--noise", type=float, default=0.35)
     ap.add_argument("--batch-size", type=int, default=2000)
     ap.add_argument("--bulk", action="store_true", help="the bulk path instead of the online one")
+    ap.add_argument("--peer", action="store_true", help="neo4j-graphrag's Neo4jWriter instead")
+    ap.add_argument("--peer-chunk", type=int, default=2000, help="posts per Neo4jWriter run")
     ap.add_argument("--no-embeddings", action="store_true",
                     help="write no embedding properties (and so no vector index entries)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     embeddings = not args.no_embeddings
-    out = args.out or Path(f"benchmarks/results/scale{'-bulk' if args.bulk else ''}"
+    if args.bulk and args.peer:
+        sys.exit("--bulk or --peer, not both")
+    path = "bulk" if args.bulk else "peer" if args.peer else "online"
+    out = args.out or Path(f"benchmarks/results/scale{'' if path == 'online' else '-' + path}"
                            f"{'' if embeddings else '-noemb'}.json")
     if os.environ.get("MIKO_BENCH_SCRATCH_GRAPH") != "1":
         sys.exit("run it through scripts/bench.sh (scratch server)")
@@ -101,6 +146,7 @@ def main() -> None:
             if isinstance(r, PostRecord) and r.intentions]
     wipe(driver, db)
     embedder = NoisyEmbedder(model, args.noise)
+    summary: LoadSummary | PeerSummary
     t = time.perf_counter()
     if args.bulk:
         for record in driver.execute_query("SHOW INDEXES YIELD name, type WHERE type = 'VECTOR' "
@@ -111,6 +157,13 @@ def main() -> None:
                              embeddings=embeddings).load(
             records(base, args.replicas), progress=True, total=len(base) * args.replicas)
         driver = connect(settings)
+    elif args.peer:
+        init_schema(driver, db, model.model_name, model.dimension, settings.index_options)
+        written, write_s = peer_load(driver, db, records(base, args.replicas), embedder, embeddings,
+                                     args.peer_chunk, len(base) * args.replicas)
+        t_index = time.perf_counter()
+        driver.execute_query("CALL db.awaitIndexes(86400)", database_=db)
+        summary = PeerSummary(write_s, time.perf_counter() - t_index, written)
     else:
         init_schema(driver, db, model.model_name, model.dimension, settings.index_options)
         loader = GraphLoader(driver, embedder, db, batch_size=args.batch_size,
@@ -121,18 +174,18 @@ def main() -> None:
     counts = driver.execute_query(
         "MATCH (p:Post) WITH count(p) AS posts MATCH (i:Intention) "
         "RETURN posts, count(i) AS intentions").records[0]
-    edges = summary.intention_edges.total()
+    edges = summary.edges if isinstance(summary, PeerSummary) else summary.intention_edges.total()
     entities = counts["posts"] * 2 + counts["intentions"] + edges  # posts, images, links
     print(f"machine: {machine()}")
-    write = "stop, import, start" if args.bulk else "write transactions"
+    write = "stop, import, start" if args.bulk else "Neo4jWriter runs" if args.peer \
+        else "write transactions"
     files = f"reading, embedding, files {dt - summary.write_seconds - summary.index_seconds:.0f}s, " \
         if args.bulk else ""
-    path = ("bulk" if args.bulk else "online") + ("" if embeddings else ", no embeddings")
-    print(f"{path}: posts {counts['posts']:,}, intention nodes "
+    print(f"{path}{'' if embeddings else ', no embeddings'}: posts {counts['posts']:,}, intention nodes "
           f"{counts['intentions']:,}, intention edges {edges:,}; loaded in {dt:.0f}s ({files}{write} "
           f"{summary.write_seconds:.0f}s, schema and indexes {summary.index_seconds:.0f}s) = "
           f"{entities / dt:,.0f} entities/s")
-    dump(out, {"machine": machine(), "path": "bulk" if args.bulk else "online",
+    dump(out, {"machine": machine(), "path": path,
                     "embeddings": embeddings, "git": git_rev(),
                     "posts": counts["posts"],
                     "intentions": counts["intentions"], "edges": edges, "seconds": round(dt),
