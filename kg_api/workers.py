@@ -6,7 +6,7 @@ a benchmark with 8 keep-alive clients):
 - uvicorn's own ``workers=N`` has every process accept from one shared socket: the worker that
   wakes first accepts all that are waiting (measured: 8 of 8 on one worker, 83% and 0.5% CPU);
 - one SO_REUSEPORT socket per worker lets the kernel hash connections to workers: 8 over 2 split
-  4/4 in only 11 of 40 tries (BENCHMARKS.md).
+  4/4 in only 10-11 of 40 tries (BENCHMARKS.md).
 
 Here the parent alone listens. It accepts each connection and passes its file descriptor
 (SCM_RIGHTS over a socketpair) to the ready worker with the fewest open connections (ties: the
