@@ -56,6 +56,10 @@ class LoadInterruptedError(KGBuilderError):
         self.summary = summary
 
 
+class IndexBuildError(KGBuilderError):
+    """An index of miko's failed to build, or was not online within the time allowed."""
+
+
 class InputFormatError(KGBuilderError):
     """An input file cannot be read at all (missing, wrong format)."""
 

@@ -39,6 +39,7 @@ from kg_builder.graph.queries import admin
 from kg_builder.graph.schema import await_indexes, check_embedding_meta, init_schema
 from kg_builder.graph.server import Neo4jServer
 from kg_builder.loading.embedding_texts import tails_to_embed
+from kg_builder.loading.index_progress import index_build_bar
 from kg_builder.loading.loader import LoadSummary, _chunks, embed_checked
 from kg_builder.loading.readers import ReadItem
 
@@ -222,7 +223,8 @@ class BulkLoader:
         with connect(self.settings) as driver:
             init_schema(driver, self.database, self.embedder.model_name,
                         self.embedder.dimension, self.settings.index_options)
-            await_indexes(driver, self.database, timeout_s=24 * 3600)
+            with index_build_bar(progress) as report:
+                await_indexes(driver, self.database, progress=report)
         summary.index_seconds = time.perf_counter() - t
         shutil.rmtree(folder, ignore_errors=True)
         summary.seconds = time.perf_counter() - started

@@ -44,6 +44,7 @@ from kg_builder.graph.schema import (
     drop_vector_indexes,
 )
 from kg_builder.loading.embedding_texts import tails_to_embed
+from kg_builder.loading.index_progress import index_build_bar
 from kg_builder.loading.readers import ReaderStats, ReadItem
 
 # Refusals that are about the server, its access rules or miko itself, never about one record:
@@ -246,7 +247,8 @@ class GraphLoader:
                 t = time.perf_counter()
                 create_vector_indexes(self.driver, self.database, self.embedder.dimension,
                                       self.index_options)
-                await_indexes(self.driver, self.database)
+                with index_build_bar(progress) as report:
+                    await_indexes(self.driver, self.database, progress=report)
                 summary.index_seconds = time.perf_counter() - t
                 summary.deferred_indexes = True
         summary.seconds = time.perf_counter() - started

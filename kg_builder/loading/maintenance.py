@@ -13,6 +13,7 @@ from kg_builder.graph.schema import (
     drop_vector_indexes,
     record_embedding_model,
 )
+from kg_builder.loading.index_progress import index_build_bar
 
 
 def reembed(
@@ -42,5 +43,6 @@ def reembed(
             after = rows[-1]["id"]
     create_vector_indexes(driver, database, embedder.dimension, options)
     record_embedding_model(driver, database, embedder.model_name, embedder.dimension)
-    await_indexes(driver, database)
+    with index_build_bar(None) as report:  # on a terminal
+        await_indexes(driver, database, progress=report)
     return counts

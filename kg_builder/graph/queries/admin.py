@@ -73,8 +73,12 @@ def drop_index() -> str:
     return "DROP INDEX $name IF EXISTS"
 
 
-def await_indexes() -> str:
-    return "CALL db.awaitIndexes($timeout_s)"
+def index_progress() -> str:
+    """State and population of those of ``$names`` that exist (never another application's)."""
+    return (
+        "SHOW INDEXES YIELD name, state, populationPercent WHERE name IN $names "
+        "RETURN name, state, populationPercent"
+    )
 
 
 def index_states() -> str:
