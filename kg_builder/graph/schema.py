@@ -102,8 +102,8 @@ def await_indexes(driver: Driver, database: str, timeout_s: float = INDEX_BUILD_
         if failed:
             raise IndexBuildError(
                 f"the index(es) {', '.join(failed)} failed to build (the Neo4j server's "
-                "debug.log says why); drop them (`DROP INDEX <name>` in Neo4j Browser) and run "
-                "`miko db init` to build them again")
+                "debug.log says why); drop them (in Neo4j Browser) and run `miko db init` to build "
+                "them again")
         pending = sorted((r["name"], float(r["populationPercent"] or 0.0)) for r in records
                          if r["state"] != "ONLINE")
         if not pending:
@@ -114,7 +114,7 @@ def await_indexes(driver: Driver, database: str, timeout_s: float = INDEX_BUILD_
             raise IndexBuildError(
                 f"indexes still building after {timeout_s:.0f} s: {building}. The data is "
                 "written and the server goes on building them; searches use them once they are "
-                "online (`SHOW INDEXES` in Neo4j Browser; the API's /readyz lists them)")
+                "online (`:schema` in Neo4j Browser and the API's /readyz list their states)")
         if progress is not None:
             progress(pending)
         time.sleep(min(poll_s, left))
