@@ -97,7 +97,7 @@ def await_indexes(driver: Driver, database: str, timeout_s: float = INDEX_BUILD_
     deadline = time.monotonic() + timeout_s
     while True:
         records, _, _ = driver.execute_query(admin.index_progress(), {"names": names},
-                                             database_=database, routing_=RoutingControl.READ)
+                                             database_=database)  # where they were created
         failed = sorted(r["name"] for r in records if r["state"] == "FAILED")
         if failed:
             raise IndexBuildError(
