@@ -101,11 +101,11 @@ def test_two_workers_share_the_port_evenly_and_are_kept_running() -> None:
         # 8 keep-alive connections opened at once split 4/4, every time (the kernel's
         # SO_REUSEPORT hash did so in 11 of 40 tries); the parent hears each close first.
         for _ in range(10):
-            time.sleep(0.3)
+            time.sleep(0.5)
             split = split_of(port, 8)
             assert sorted(split.values()) == [4, 4] and set(split) == seen, split
         # 3 connections held open: the next 3 go to the other worker first.
-        time.sleep(0.3)  # the parent hears the last round's closes
+        time.sleep(0.5)  # the parent hears the last round's closes
         held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(3)]
         try:
             for sock in held:
