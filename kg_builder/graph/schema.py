@@ -14,9 +14,9 @@ from kg_builder.graph.queries import admin
 from kg_builder.graph.queries.admin import our_indexes, our_vector_indexes, schema_statements
 
 # Building the global vector index over the paper's 1.36M intentions took 18 minutes on a fast
-# 2-core VM and 55 on a slower one shared with a test run (BENCHMARKS.md); 10x the graph takes hours. A build that is
-# still going is not a failure: the wait polls and reports progress, and gives up only after
-# this long (the build then goes on in the server).
+# 2-core VM and 55 on a slower one shared with a test run (BENCHMARKS.md); 10x the graph takes
+# hours. A build that is still going is not a failure: the wait polls and reports progress, and
+# gives up only after this long (the build then goes on in the server).
 INDEX_BUILD_TIMEOUT_S = 24 * 3600.0
 INDEX_POLL_S = 5.0
 IndexProgress = Callable[[list[tuple[str, float]]], None]  # (name, percent) still populating
