@@ -36,7 +36,7 @@ from kg_builder.core.models import ImageRef, IntentionRecord, PostRecord
 from kg_builder.core.settings import Settings
 from kg_builder.embeddings import SentenceTransformerEmbedder, Vectors
 from kg_builder.graph.driver import connect
-from kg_builder.graph.schema import init_schema
+from kg_builder.graph.schema import await_indexes, init_schema
 from kg_builder.loading.bulk import BulkLoader
 from kg_builder.loading.loader import GraphLoader, LoadSummary
 from kg_builder.loading.readers import MikoReader
@@ -162,7 +162,7 @@ def main() -> None:
         written, write_s = peer_load(driver, db, records(base, args.replicas), embedder, embeddings,
                                      args.peer_chunk, len(base) * args.replicas)
         t_index = time.perf_counter()
-        driver.execute_query("CALL db.awaitIndexes(86400)", database_=db)
+        await_indexes(driver, db)  # the project's own wait, as our loaders use
         summary = PeerSummary(write_s, time.perf_counter() - t_index, written)
     else:
         init_schema(driver, db, model.model_name, model.dimension, settings.index_options)
