@@ -29,7 +29,7 @@ from kg_builder.core.models import ImageRef, IntentionRecord, PostRecord
 from kg_builder.core.settings import Settings
 from kg_builder.embeddings import SentenceTransformerEmbedder
 from kg_builder.graph.driver import connect
-from kg_builder.graph.schema import init_schema
+from kg_builder.graph.schema import await_indexes, init_schema
 from kg_builder.graph.scratch import scratch_problem
 from kg_builder.loading.bulk import BulkLoader
 from kg_builder.loading.loader import GraphLoader
@@ -203,7 +203,7 @@ def main() -> None:
             writer = Neo4jWriter(driver, neo4j_database=db, batch_size=1000)
             t = time.perf_counter()
             asyncio.run(writer.run(graph))
-            driver.execute_query("CALL db.awaitIndexes(3600)", database_=db)
+            await_indexes(driver, db)  # the same wait as our loaders
             dt = time.perf_counter() - t
             peer = entities / dt
             print(f"[{tag}] neo4j-graphrag Neo4jWriter: {dt:.1f}s = {peer:,.0f} entities/s "

@@ -91,9 +91,12 @@ class PeerSummary:
 
 
 def peer_load(driver: Any, db: str, posts: Iterator[PostRecord], embedder: NoisyEmbedder,
-              embeddings: bool, chunk: int, total: int) -> tuple[int, float]:
+              embeddings: bool, chunk: int, total: int,
+              limit_s: float | None = None) -> tuple[int, int, float]:
     """neo4j-graphrag's `Neo4jWriter` over the records, ``chunk`` posts per run (its graph
-    objects for 1.37M intentions at once would not fit); (intention edges written, seconds)."""
+    objects for 1.37M intentions at once would not fit); (posts written, intention edges
+    written, seconds). With ``limit_s`` it stops after the first run that ends past it: its rate
+    so far bounds the whole load's from above (a vector index only grows slower to insert into)."""
     from neo4j_graphrag.experimental.components.kg_writer import Neo4jWriter
 
     writer = Neo4jWriter(driver, neo4j_database=db, batch_size=1000)
@@ -113,9 +116,12 @@ def peer_load(driver: Any, db: str, posts: Iterator[PostRecord], embedder: Noisy
         batch.append(post)
         if len(batch) == chunk:
             flush()
+            if limit_s is not None and time.perf_counter() - started > limit_s:
+                print(f"  Neo4jWriter: stopped at the {limit_s:.0f} s limit", flush=True)
+                return done, edges, time.perf_counter() - started
     if batch:
         flush()
-    return edges, time.perf_counter() - started
+    return done, edges, time.perf_counter() - started
 
 
 def main() -> None:
@@ -126,6 +132,8 @@ def main() -> None:
     ap.add_argument("--bulk", action="store_true", help="the bulk path instead of the online one")
     ap.add_argument("--peer", action="store_true", help="neo4j-graphrag's Neo4jWriter instead")
     ap.add_argument("--peer-chunk", type=int, default=2000, help="posts per Neo4jWriter run")
+    ap.add_argument("--peer-limit", type=float, default=None, metavar="SECONDS",
+                    help="stop the peer after this long and report its rate so far")
     ap.add_argument("--no-embeddings", action="store_true",
                     help="write no embedding properties (and so no vector index entries)")
     ap.add_argument("--out", type=Path, default=None)
@@ -159,8 +167,9 @@ def main() -> None:
         driver = connect(settings)
     elif args.peer:
         init_schema(driver, db, model.model_name, model.dimension, settings.index_options)
-        written, write_s = peer_load(driver, db, records(base, args.replicas), embedder, embeddings,
-                                     args.peer_chunk, len(base) * args.replicas)
+        _, written, write_s = peer_load(driver, db, records(base, args.replicas), embedder,
+                                        embeddings, args.peer_chunk, len(base) * args.replicas,
+                                        args.peer_limit)
         t_index = time.perf_counter()
         await_indexes(driver, db)  # the project's own wait, as our loaders use
         summary = PeerSummary(write_s, time.perf_counter() - t_index, written)
@@ -176,6 +185,7 @@ def main() -> None:
         "RETURN posts, count(i) AS intentions").records[0]
     edges = summary.edges if isinstance(summary, PeerSummary) else summary.intention_edges.total()
     entities = counts["posts"] * 2 + counts["intentions"] + edges  # posts, images, links
+    partial = counts["posts"] < len(base) * args.replicas
     print(f"machine: {machine()}")
     write = "stop, import, start" if args.bulk else "Neo4jWriter runs" if args.peer \
         else "write transactions"
@@ -184,11 +194,13 @@ def main() -> None:
     print(f"{path}{'' if embeddings else ', no embeddings'}: posts {counts['posts']:,}, intention nodes "
           f"{counts['intentions']:,}, intention edges {edges:,}; loaded in {dt:.0f}s ({files}{write} "
           f"{summary.write_seconds:.0f}s, schema and indexes {summary.index_seconds:.0f}s) = "
-          f"{entities / dt:,.0f} entities/s")
+          f"{entities / dt:,.0f} entities/s"
+          f"{' (stopped at the limit: a partial load)' if partial else ''}")
     dump(out, {"machine": machine(), "path": path,
                     "embeddings": embeddings, "git": git_rev(),
                     "posts": counts["posts"],
                     "intentions": counts["intentions"], "edges": edges, "seconds": round(dt),
+                    "partial": partial,
                     "write_seconds": round(summary.write_seconds),
                     "index_seconds": round(summary.index_seconds)})
     driver.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from neo4j import Driver, RoutingControl
@@ -19,6 +19,7 @@ from kg_builder.graph.queries.admin import our_indexes, our_vector_indexes, sche
 # gives up only after this long (the build then goes on in the server).
 INDEX_BUILD_TIMEOUT_S = 24 * 3600.0
 INDEX_POLL_S = 5.0
+INDEX_POLL_FIRST_S = 0.05  # the first re-check: a small build is over in well under a second
 IndexProgress = Callable[[list[tuple[str, float]]], None]  # (name, percent) still populating
 
 
@@ -87,14 +88,17 @@ def drop_vector_indexes(driver: Driver, database: str) -> list[str]:
 
 def await_indexes(driver: Driver, database: str, timeout_s: float = INDEX_BUILD_TIMEOUT_S,
                   progress: IndexProgress | None = None, poll_s: float = INDEX_POLL_S) -> None:
-    """Wait until miko's indexes are online, polling their state every ``poll_s`` and telling
-    ``progress`` which are still populating (another application's indexes are not waited for).
+    """Wait until miko's indexes are online, polling their state (first after 50 ms, the pause
+    doubling up to ``poll_s``: a small build is not rounded up to the next 5 s, a long one is not
+    polled needlessly) and telling ``progress`` which are still populating (another
+    application's indexes are not waited for).
 
     Raises IndexBuildError when one of them failed, or when some are still populating after
     ``timeout_s`` (naming them and how far they are).
     """
     names = our_indexes()
     deadline = time.monotonic() + timeout_s
+    pauses = poll_pauses(poll_s)
     while True:
         records, _, _ = driver.execute_query(admin.index_progress(), {"names": names},
                                              database_=database)  # where they were created
@@ -117,7 +121,15 @@ def await_indexes(driver: Driver, database: str, timeout_s: float = INDEX_BUILD_
                 "online (`:schema` in Neo4j Browser and the API's /readyz list their states)")
         if progress is not None:
             progress(pending)
-        time.sleep(min(poll_s, left))
+        time.sleep(min(next(pauses), left))
+
+
+def poll_pauses(longest_s: float, first_s: float = INDEX_POLL_FIRST_S) -> Iterator[float]:
+    """The pauses between two looks at the index states: ``first_s``, doubling, then ``longest_s``."""
+    pause = min(first_s, longest_s)
+    while True:
+        yield pause
+        pause = min(pause * 2, longest_s)
 
 
 def index_states(driver: Driver, database: str) -> list[dict[str, Any]]:
