@@ -7,7 +7,7 @@ tails ("... #r17"); each replica's vectors are the real MIKO embeddings plus see
 online loader (deferred vector indexes), or with `--bulk` through the bulk path (import files,
 `neo4j-admin database import full`, schema and indexes), or with `--peer` through neo4j-graphrag's
 `Neo4jWriter` (same labels, properties and indexes; the schema in place before it writes, as in
-`bench_load.py`; the records handed to it `--peer-chunk` posts at a time), timed.
+`bench_load.py`; the records handed to it `--peer-chunk` replicas at a time), timed.
 
     ./scripts/bench.sh benchmarks/build_scale.py [--replicas 180] [--noise 0.35]
         [--bulk | --peer] [--no-embeddings]
@@ -93,11 +93,15 @@ class PeerSummary:
 def peer_load(driver: Any, db: str, posts: Iterator[PostRecord], embedder: NoisyEmbedder,
               embeddings: bool, chunk: int, total: int,
               limit_s: float | None = None) -> tuple[int, int, float]:
-    """neo4j-graphrag's `Neo4jWriter` over the records, ``chunk`` posts per run (its graph
-    objects for 1.37M intentions at once would not fit); (posts written, intention edges
-    written, seconds). With ``limit_s`` it stops after the first run that ends past it: its rate
-    so far bounds the whole load's from above (a vector index only grows slower to insert into)."""
-    from neo4j_graphrag.experimental.components.kg_writer import Neo4jWriter
+    """neo4j-graphrag's `Neo4jWriter` over the records, ``chunk`` whole replicas per run (its
+    graph objects for 1.37M intentions at once would not fit; it CREATEs each run's nodes and
+    links only within the run, so an intention shared by two posts of a replica must be in one
+    run, and a replica's intentions (their tails end in its "#rN") are in no other); (posts
+    written, intention edges written, seconds). With ``limit_s`` it stops after the first run
+    that ends past it: its rate so far bounds the whole load's from above (a vector index only
+    grows slower to insert into). A run the writer reports failed (it logs and returns) stops
+    the benchmark: its rate would count work not done."""
+    from neo4j_graphrag.components.kg_writer import Neo4jWriter
 
     writer = Neo4jWriter(driver, neo4j_database=db, batch_size=1000)
     started, done, edges = time.perf_counter(), 0, 0
@@ -105,20 +109,26 @@ def peer_load(driver: Any, db: str, posts: Iterator[PostRecord], embedder: Noisy
 
     def flush() -> None:
         nonlocal done, edges
-        asyncio.run(writer.run(graphrag_graph(batch, embedder, embeddings)))  # type: ignore[arg-type]
+        result = asyncio.run(writer.run(graphrag_graph(batch, embedder, embeddings)))  # type: ignore[arg-type]
+        if result.status != "SUCCESS":
+            sys.exit(f"Neo4jWriter failed on posts {batch[0].id} .. {batch[-1].id}: {result}")
         done += len(batch)
         edges += sum(len(p.intentions) for p in batch)
         batch.clear()
         rate = done / (time.perf_counter() - started)
         print(f"  Neo4jWriter: {done:,}/{total:,} posts, {rate:,.0f} posts/s", flush=True)
 
+    replicas: set[str] = set()
     for post in posts:
-        batch.append(post)
-        if len(batch) == chunk:
+        replica = post.id.rsplit("#r", 1)[1]
+        if replica not in replicas and len(replicas) == chunk:
             flush()
+            replicas.clear()
             if limit_s is not None and time.perf_counter() - started > limit_s:
                 print(f"  Neo4jWriter: stopped at the {limit_s:.0f} s limit", flush=True)
                 return done, edges, time.perf_counter() - started
+        replicas.add(replica)
+        batch.append(post)
     if batch:
         flush()
     return done, edges, time.perf_counter() - started
@@ -131,7 +141,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=2000)
     ap.add_argument("--bulk", action="store_true", help="the bulk path instead of the online one")
     ap.add_argument("--peer", action="store_true", help="neo4j-graphrag's Neo4jWriter instead")
-    ap.add_argument("--peer-chunk", type=int, default=2000, help="posts per Neo4jWriter run")
+    ap.add_argument("--peer-chunk", type=int, default=2,
+                    help="replicas (of 765 posts) per Neo4jWriter run")
     ap.add_argument("--peer-limit", type=float, default=None, metavar="SECONDS",
                     help="stop the peer after this long and report its rate so far")
     ap.add_argument("--no-embeddings", action="store_true",
