@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import LookupEmbedder, dump, git_rev, machine, neo4j_version
 from kg_builder.core.models import ImageRef, IntentionRecord, PostRecord
+from kg_builder.core.relations import Relation
 from kg_builder.core.settings import Settings
 from kg_builder.embeddings import SentenceTransformerEmbedder
 from kg_builder.graph.driver import connect
@@ -71,6 +72,26 @@ def entity_count(records: list[PostRecord]) -> int:
     intentions = {i.id for p in records for i in p.intentions}
     rels = sum(len(p.intentions) + (1 if p.image else 0) for p in records)
     return len(nodes) + len(intentions) + rels
+
+
+def peer_writer(driver: Any, db: str) -> Any:
+    """neo4j-graphrag's `Neo4jWriter` giving each intention node its relation's label too, as
+    ours carry (``XWant``...): the same labels, so the same indexes — each intention in the
+    global vector index and its relation's. Its `Neo4jNode` takes one label; the writer's
+    static `_nodes_to_rows` is where it makes a node's label list, extended here (nothing
+    else of the writer changes)."""
+    from neo4j_graphrag.components.kg_writer import Neo4jWriter
+
+    class SameLabelsWriter(Neo4jWriter):
+        @staticmethod
+        def _nodes_to_rows(nodes: Any, lexical_graph_config: Any) -> list[dict[str, Any]]:
+            rows: list[dict[str, Any]] = Neo4jWriter._nodes_to_rows(nodes, lexical_graph_config)
+            for row in rows:
+                if "Intention" in row["labels"]:
+                    row["labels"].append(Relation(row["properties"]["relation"]).label)
+            return rows
+
+    return SameLabelsWriter(driver, neo4j_database=db, batch_size=1000)
 
 
 def graphrag_graph(records: list[PostRecord], emb: LookupEmbedder, with_emb: bool) -> Any:
@@ -173,11 +194,9 @@ def main() -> None:
     init_schema(driver, db, model.model_name, model.dimension, settings.index_options)
     GraphLoader(driver, emb, db, batch_size=args.batch_size).load(warm, progress=False)
     if not args.skip_peer:
-        from neo4j_graphrag.experimental.components.kg_writer import Neo4jWriter
-
         wipe(driver, db)
         init_schema(driver, db, model.model_name, model.dimension, settings.index_options)
-        asyncio.run(Neo4jWriter(driver, neo4j_database=db).run(graphrag_graph(warm, emb, True)))
+        asyncio.run(peer_writer(driver, db).run(graphrag_graph(warm, emb, True)))
 
     for with_emb in (True, False):
         tag = "with embeddings" if with_emb else "without embeddings"
@@ -197,10 +216,8 @@ def main() -> None:
         if not args.skip_peer:
             wipe(driver, db)
             init_schema(driver, db, model.model_name, model.dimension, settings.index_options)
-            from neo4j_graphrag.experimental.components.kg_writer import Neo4jWriter
-
             graph = graphrag_graph(records, emb, with_emb)
-            writer = Neo4jWriter(driver, neo4j_database=db, batch_size=1000)
+            writer = peer_writer(driver, db)
             t = time.perf_counter()
             asyncio.run(writer.run(graph))
             await_indexes(driver, db)  # the same wait as our loaders

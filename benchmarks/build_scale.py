@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.bench_load import graphrag_graph, wipe
+from benchmarks.bench_load import graphrag_graph, peer_writer, wipe
 from benchmarks.common import dump, git_rev, machine
 from kg_builder.core.models import ImageRef, IntentionRecord, PostRecord
 from kg_builder.core.settings import Settings
@@ -101,9 +101,7 @@ def peer_load(driver: Any, db: str, posts: Iterator[PostRecord], embedder: Noisy
     that ends past it: its rate so far bounds the whole load's from above (a vector index only
     grows slower to insert into). A run the writer reports failed (it logs and returns) stops
     the benchmark: its rate would count work not done."""
-    from neo4j_graphrag.components.kg_writer import Neo4jWriter
-
-    writer = Neo4jWriter(driver, neo4j_database=db, batch_size=1000)
+    writer = peer_writer(driver, db)
     started, done, edges = time.perf_counter(), 0, 0
     batch: list[PostRecord] = []
 
