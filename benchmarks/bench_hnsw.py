@@ -80,10 +80,11 @@ def parse_settings(text: str) -> list[tuple[int, int, bool]]:
     return out
 
 
-def index_segments(driver: Any, db: str) -> int | None:
-    """Lucene segments of the measured index (each searched on its own), when the folder is local."""
+def index_segments(driver: Any, db: str, index: str = INDEX) -> int | None:
+    """Lucene segments of an index (the measured one by default; each segment is searched on
+    its own), when the server's folder is local."""
     record = driver.execute_query("SHOW INDEXES YIELD name, id WHERE name = $name RETURN id",
-                                  name=INDEX, database_=db).records
+                                  name=index, database_=db).records
     folder = os.environ.get("MIKO_NEO4J_DATA_DIR")
     if not record or not folder:
         return None

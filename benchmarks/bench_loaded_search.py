@@ -19,13 +19,12 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.bench_hnsw import noisy
+from benchmarks.bench_hnsw import index_segments, noisy
 from benchmarks.common import dump, git_rev, machine
 from kg_builder.core.models import PostRecord
 from kg_builder.core.settings import Settings
@@ -37,16 +36,6 @@ INDEX = "intention_embedding"
 STATEMENT = (f"CALL db.index.vector.queryNodes('{INDEX}', $fetch, $v) YIELD node "
              "WITH node, vector.similarity.cosine(node.embedding, $v) AS s "
              "RETURN node.id AS id ORDER BY s DESC LIMIT 10")
-
-
-def segments(driver: Any, db: str) -> int | None:
-    records = driver.execute_query("SHOW INDEXES YIELD name, id WHERE name = $name RETURN id",
-                                   name=INDEX, database_=db).records
-    folder = os.environ.get("MIKO_NEO4J_DATA_DIR")
-    if not records or not folder:
-        return None
-    found = Path(folder).glob(f"**/schema/index/vector-2.0/{records[0]['id']}/*/*.si")
-    return len(list(found)) or None
 
 
 def main() -> None:
@@ -78,7 +67,7 @@ def main() -> None:
         times.append(time.perf_counter() - t)
     times.sort()
     result = {"label": args.label, "machine": machine(), "git": git_rev(),
-              "vectors": vectors_in_index, "segments": segments(driver, db),
+              "vectors": vectors_in_index, "segments": index_segments(driver, db, INDEX),
               "queries": len(times), "fetch": args.fetch,
               "p50_ms": round(statistics.median(times) * 1000, 2),
               "p99_ms": round(times[int(len(times) * 0.99) - 1] * 1000, 2)}
