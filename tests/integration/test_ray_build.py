@@ -107,8 +107,10 @@ def test_ray_ingest_embeds_on_ray_and_the_load_reuses_those_vectors(
         # the actors' counters reach the summary: their call failures, each one's concurrency
         assert "model call failures (retried or dead-lettered): {'bad_request': 1}" \
             in result.output, result.output
+        # Each actor that ran a batch reports its own line. Which ones do is Ray's scheduling:
+        # with the embedding actor beside them on 2 CPUs, all four batches sometimes run on one
+        # generation actor (seen once in CI), so only the first line is certain.
         assert f"concurrency on {url} (actor 1)" in result.output
-        assert f"concurrency on {url} (actor 2)" in result.output
         records = [PostRecord.model_validate_json(line) for line in out.read_text().splitlines()]
         texts = list(dict.fromkeys([r.text for r in records] +
                                    [i.tail for r in records for i in r.intentions]))
