@@ -14,6 +14,8 @@ from typing import Any
 
 import neo4j
 import orjson
+from cross_web import AsyncHTTPRequestAdapter
+from cross_web import HTTPException as StrawberryHTTPException
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -21,14 +23,19 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLRequestData
 
+from kg_api.admission import Admission, Budget
 from kg_api.context import Context
 from kg_api.embedding import QueryEmbedder
-from kg_api.errors import GraphUnavailableError, KGApiError, error_body
-from kg_api.middleware import BodyLimit, ConcurrencyLimit, TimeLimit
+from kg_api.errors import REQUEST_ERROR_CODES, GraphUnavailableError, KGApiError, error_body
+from kg_api.middleware import BodyLimit, TimeLimit
+from kg_api.protocol import header_timeout_protocol
 from kg_api.repository import GraphRepository
 from kg_api.schema import build_schema
+from kg_api.transport import GRAPHQL_RESPONSE, JSON, media_type, request_data
 from kg_builder.core.errors import EmbeddingModelMismatchError
 from kg_builder.core.settings import Settings
 from kg_builder.embeddings import load_query_embedder
@@ -67,6 +74,8 @@ class State:
             user="the API embeds queries with") if recorded else None
 
 
+HTTP_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED",
+              415: "UNSUPPORTED_MEDIA_TYPE"}
 GRAPHIQL_DIR = Path(__file__).parent / "static" / "graphiql"
 GRAPHIQL_PATH = "/graphiql-static"
 # Neo4j Browser loads the guide and the style on connect (browser.post_connect_cmd, written by
@@ -96,12 +105,53 @@ def graphiql_html() -> str:
     return (GRAPHIQL_DIR / "index.html").read_text(encoding="utf-8")
 
 
+class NegotiatedResponse(Response):
+    """strawberry's sub-response, carrying the media type the client's Accept header chose."""
+
+    negotiated = JSON
+
+
+def error_response(message: str, code: str, status: int, media: str = JSON) -> Response:
+    """An error outside execution, in the one shape (with Retry-After on a 503)."""
+    headers = {"retry-after": "2"} if status == 503 else None
+    return Response(orjson.dumps(error_body(message, code)), status_code=status,
+                    media_type=media, headers=headers)
+
+
 class MikoGraphQL(GraphQL[Context, None]):
+    """strawberry's ASGI view with our request parsing (``transport``), media types and
+    statuses (the GraphQL-over-HTTP spec), and every refusal in the one error shape."""
+
     def __init__(self, state: State) -> None:
         super().__init__(build_schema(state.settings),
                          graphql_ide="graphiql" if state.settings.api_graphiql else None,
                          allow_queries_via_get=True)
         self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # the route serves HTTP only; strawberry's websockets unused
+            return
+        request = Request(scope=scope, receive=receive)
+        media = media_type(request.headers.get("accept"))
+        try:
+            response = await self.run(request)
+        except StrawberryHTTPException as exc:
+            response = error_response(exc.reason, HTTP_CODES.get(exc.status_code, "BAD_REQUEST"),
+                                      exc.status_code, media)
+        except KGApiError as exc:
+            response = error_response(str(exc), exc.code, exc.status, media)
+        await response(scope, receive, send)
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        sub_response = await super().get_sub_response(request)
+        sub_response.__class__ = NegotiatedResponse
+        assert isinstance(sub_response, NegotiatedResponse)
+        sub_response.negotiated = media_type(request.headers.get("accept"))
+        return sub_response
+
+    async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
+        body = await request.get_body() if request.method != "GET" else b""
+        return request_data(request.method, request.content_type, body, request.query_params)
 
     def encode_json(self, data: object) -> bytes:
         """orjson: a page of 50 posts with their intentions (65 KB) encodes 8x faster than
@@ -109,21 +159,35 @@ class MikoGraphQL(GraphQL[Context, None]):
         return orjson.dumps(data)
 
     def create_response(self, response_data: Any, sub_response: Response) -> Response:
-        """503 with Retry-After, not 200, when the graph was unavailable for the whole answer;
-        504 in the one error shape when execution ran past the time limit."""
-        if isinstance(response_data, dict) and response_data.get("errors"):
-            timeouts = [e for e in response_data["errors"]
-                        if e.get("extensions", {}).get("code") == "TIMEOUT"]
-            if timeouts:
-                return JSONResponse(error_body(timeouts[0]["message"], "TIMEOUT"), status_code=504)
-        response = super().create_response(response_data, sub_response)
-        if isinstance(response_data, dict) and response_data.get("errors"):
-            codes = {e.get("extensions", {}).get("code") for e in response_data["errors"]}
+        """The status and media type for an answer (the GraphQL-over-HTTP spec's rules):
+
+        - 504 in the one error shape when execution ran past the time limit;
+        - 503 with Retry-After when the graph was unavailable (or the server too busy) for the
+          whole answer;
+        - a request refused before execution (parse, validation, variables, limits): 400 without
+          ``data`` for ``application/graphql-response+json``, 200 with ``data: null`` for
+          ``application/json``;
+        - else 200.
+        """
+        media = getattr(sub_response, "negotiated", JSON)
+        errors = response_data.get("errors") if isinstance(response_data, dict) else None
+        status = 200
+        if errors:
+            codes = {e.get("extensions", {}).get("code") for e in errors}
+            if "TIMEOUT" in codes:
+                timeout = next(e for e in errors if e.get("extensions", {}).get("code") == "TIMEOUT")
+                return error_response(timeout["message"], "TIMEOUT", 504, media)
             data = response_data.get("data")
-            if codes == {"SERVICE_UNAVAILABLE"} and (
-                    data is None or all(v is None for v in data.values())):
-                response.status_code = 503
-                response.headers["retry-after"] = "2"
+            unanswered = data is None or all(v is None for v in data.values())
+            if codes == {"SERVICE_UNAVAILABLE"} and unanswered:
+                return Response(self.encode_json(response_data), status_code=503,
+                                media_type=media, headers={"retry-after": "2"})
+            if data is None and codes <= REQUEST_ERROR_CODES and media == GRAPHQL_RESPONSE:
+                response_data = {k: v for k, v in response_data.items() if k != "data"}
+                status = 400
+        response = Response(self.encode_json(response_data), status_code=status, media_type=media)
+        response.headers.raw.extend(
+            (k, v) for k, v in sub_response.headers.raw if k != b"content-type")
         return response
 
     async def render_graphql_ide(self, request: Request) -> Response:
@@ -199,8 +263,7 @@ def create_app(settings: Settings | None = None, driver: neo4j.AsyncDriver | Non
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        codes = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 400: "BAD_REQUEST"}
-        return JSONResponse(error_body(exc.detail, codes.get(exc.status_code, "HTTP_ERROR")),
+        return JSONResponse(error_body(exc.detail, HTTP_CODES.get(exc.status_code, "HTTP_ERROR")),
                             status_code=exc.status_code)
 
     async def api_error(request: Request, exc: Exception) -> Response:
@@ -230,7 +293,8 @@ def create_app(settings: Settings | None = None, driver: neo4j.AsyncDriver | Non
     app.state.miko = state
     # Outermost last: the body cap and the concurrency limit answer before anything else runs.
     app.add_middleware(TimeLimit, seconds=settings.api_request_timeout_s)
-    app.add_middleware(ConcurrencyLimit, limit=settings.api_max_concurrent)
+    app.add_middleware(Admission, budget=Budget(settings.api_max_concurrent,
+                                                settings.api_queue_size, settings.api_queue_wait_s))
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
     return app
 
@@ -245,4 +309,5 @@ def run_server(settings: Settings, host: str, port: int) -> None:
         run_workers(settings, host, port, settings.api_workers)
     else:
         uvicorn.run(create_app(settings), host=host, port=port, log_level="warning",
-                    timeout_graceful_shutdown=5)
+                    timeout_graceful_shutdown=5,
+                    http=header_timeout_protocol(settings.api_header_timeout_s))

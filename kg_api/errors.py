@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
 
 log = logging.getLogger("kg_api")
@@ -30,6 +30,19 @@ class BadInputError(KGApiError):
     """An argument is out of range or malformed."""
 
     code = "BAD_USER_INPUT"
+
+
+class BadRequestError(KGApiError):
+    """The HTTP request is not a GraphQL request we can read (body, parameters)."""
+
+    code = "BAD_REQUEST"
+
+
+class UnsupportedMediaTypeError(KGApiError):
+    """The request body is not JSON (or not UTF-8)."""
+
+    code = "UNSUPPORTED_MEDIA_TYPE"
+    status = 415
 
 
 class QueryTooCostlyError(KGApiError):
@@ -53,6 +66,7 @@ class RequestTimeoutError(KGApiError):
     """The request ran past the per-request time limit."""
 
     code = "TIMEOUT"
+    status = 504
 
 
 def error_body(message: str, code: str) -> dict[str, Any]:
@@ -60,12 +74,28 @@ def error_body(message: str, code: str) -> dict[str, Any]:
     return {"errors": [{"message": message, "extensions": {"code": code}}]}
 
 
+# Codes of errors that refuse a request before it runs: a client's mistake, never a server's.
+REQUEST_ERROR_CODES = frozenset({
+    "BAD_REQUEST", "GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "BAD_USER_INPUT",
+    "QUERY_TOO_COSTLY"})
+
+
+def _root_cause(error: GraphQLError) -> BaseException | None:
+    """The exception behind a GraphQL error, through any re-locating wrappers."""
+    original: BaseException | None = error.original_error
+    while isinstance(original, GraphQLError) and original.original_error is not None:
+        original = original.original_error
+    return original
+
+
 class ErrorShape(SchemaExtension):
     """The one error shape inside GraphQL: ``{message, extensions: {code}, path?, locations?}``.
 
-    Our own errors keep their message and code; GraphQL syntax and validation errors keep their
-    message (code GRAPHQL_VALIDATION_FAILED); anything else is logged and shown only as
-    "Internal server error." with code INTERNAL_SERVER_ERROR.
+    Errors that already carry a code (the request limits') keep it; our own errors keep their
+    message and code; syntax errors are GRAPHQL_PARSE_FAILED and other errors graphql-core
+    raises before execution (validation, variable coercion) GRAPHQL_VALIDATION_FAILED, with
+    their message; anything else is logged and shown only as "Internal server error." with code
+    INTERNAL_SERVER_ERROR (a graphql-core error during execution keeps its message).
     """
 
     def on_operation(self) -> Iterator[None]:
@@ -77,13 +107,17 @@ class ErrorShape(SchemaExtension):
             return
         shaped = []
         for err in errors:
-            original = err.original_error
-            while isinstance(original, GraphQLError) and original.original_error is not None:
-                original = original.original_error  # located again by an enclosing field
-            if isinstance(original, KGApiError):
+            code = (err.extensions or {}).get("code")
+            original = _root_cause(err)
+            message = err.message
+            if isinstance(code, str):
+                pass
+            elif isinstance(original, KGApiError):
                 message, code = str(original), original.code
-            elif original is None:
-                message, code = err.message, "GRAPHQL_VALIDATION_FAILED"
+            elif isinstance(err, GraphQLSyntaxError):
+                code = "GRAPHQL_PARSE_FAILED"
+            elif isinstance(original, GraphQLError) or original is None:
+                code = "GRAPHQL_VALIDATION_FAILED" if err.path is None else "INTERNAL_SERVER_ERROR"
             else:
                 log.error("unexpected error in %s after %.3fs", err.path,
                           time.perf_counter() - started, exc_info=original)

@@ -1,45 +1,49 @@
-"""Limits checked before a GraphQL operation runs: string sizes and the query's cost.
+"""Limits checked before a GraphQL operation runs, and admission by its cost.
 
-The cost of a query is, over every field it selects, the product of the ``first``/``k``
-arguments (given, or their defaults) along the field's path, summed: an estimate of the nodes
-the answer can hold. ``posts(first: 100) { similarPosts(k: 100) { post { similarPosts(k: 100)
-{ post { id } } } } }`` costs over a million and is refused at once instead of holding the
-server. Fragments are followed; a cyclic one is already refused by validation.
+Validation (``make_validation``), once per distinct document (the document cache skips it for
+known ones): the document's depth, nesting and aliases with its fragments expanded, measured
+without expanding them (``analysis``), then graphql-core's own rules, with introspection and
+field suggestions as the settings say. Then, for every request, ``make_query_limits``:
+
+1. picks the operation by the spec's rules (several operations need an ``operationName``);
+2. coerces the variables with graphql-core (a string for an ``Int!``, a float for an ``Int``, a
+   missing required variable: each a BAD_USER_INPUT error, never a server error);
+3. refuses a string argument or variable over the length limit, and measures the operation's
+   cost with those coerced values (``analysis``: each fragment once, iterative): over the limit,
+   it is refused;
+4. admits it by cost (``admission.CostBudget``): a query of cost over a tenth of
+   ``MIKO_API_MAX_COST`` waits, briefly, for the running queries' total cost to leave room, and
+   is refused with 503 when it does not; cheaper ones never wait here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from graphql import (
-    DocumentNode,
-    FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
     GraphQLError,
-    GraphQLField,
-    GraphQLNamedType,
-    GraphQLSchema,
-    InlineFragmentNode,
-    IntValueNode,
+    NoSchemaIntrospectionCustomRule,
     OperationDefinitionNode,
-    SelectionSetNode,
     StringValueNode,
-    VariableNode,
-    get_named_type,
+    get_variable_values,
+    validate,
     visit,
 )
 from graphql.execution import ExecutionResult
+from graphql.execution.values import VariableValues
 from graphql.language import Visitor
 from strawberry.extensions import SchemaExtension
 
-from kg_api.errors import BadInputError, QueryTooCostlyError
+from kg_api.admission import CostBudget
+from kg_api.analysis import Analyser, AnalysisError, Shape, choose_operation
+from kg_api.errors import BadInputError, GraphUnavailableError, QueryTooCostlyError
+from kg_builder.core.settings import Settings
 
-SIZE_ARGUMENTS = ("first", "k")
+MAX_VARIABLE_ERRORS = 10
 
 
-def _long_strings(document: DocumentNode, limit: int) -> Iterator[int]:
+def _long_strings(document: Any, limit: int) -> list[int]:
     found: list[int] = []
 
     class Strings(Visitor):
@@ -48,114 +52,138 @@ def _long_strings(document: DocumentNode, limit: int) -> Iterator[int]:
                 found.append(len(node.value))
 
     visit(document, Strings())
-    yield from found
+    return found
 
 
-def _long_variables(value: Any, limit: int) -> Iterator[int]:
-    if isinstance(value, str):
-        if len(value) > limit:
-            yield len(value)
-    elif isinstance(value, Mapping):
-        for item in value.values():
-            yield from _long_variables(item, limit)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _long_variables(item, limit)
+def _long_variables(value: Any, limit: int) -> list[int]:
+    """Lengths of the strings over ``limit`` anywhere in ``value`` (iterative: any nesting)."""
+    found: list[int] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if len(item) > limit:
+                found.append(len(item))
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
 
 
-def query_cost(schema: GraphQLSchema, document: DocumentNode, operation_name: str | None,
-               variables: Mapping[str, Any] | None, max_size: int | None = None) -> int:
-    """The cost of the operation to run (see the module's docstring).
-
-    A size over ``max_size`` counts as ``max_size``: the field refuses it anyway, with a message
-    that names the argument.
-    """
-    variables = variables or {}
-    fragments = {d.name.value: d for d in document.definitions
-                 if isinstance(d, FragmentDefinitionNode)}
-    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    chosen = [o for o in operations if operation_name is None or
-              (o.name is not None and o.name.value == operation_name)]
-    if not chosen:
-        return 0
-    operation = chosen[0]
-    root = schema.get_root_type(operation.operation)
-    if root is None:
-        return 0
-
-    def size(field: FieldNode, definition: GraphQLField) -> int:
-        value = _given_size(field, definition)
-        return min(value, max_size) if max_size else value
-
-    def _given_size(field: FieldNode, definition: GraphQLField) -> int:
-        given = {a.name.value: a.value for a in field.arguments or ()}
-        for name in SIZE_ARGUMENTS:
-            if name not in definition.args:
-                continue
-            node = given.get(name)
-            if isinstance(node, IntValueNode):
-                return max(1, int(node.value))
-            if isinstance(node, VariableNode) and isinstance(variables.get(node.name.value), int):
-                return max(1, int(variables[node.name.value]))
-            default = definition.args[name].default_value
-            return max(1, default) if isinstance(default, int) else 1
-        return 1
-
-    def walk(selection_set: SelectionSetNode, parent: GraphQLNamedType, multiplier: int,
-             seen: frozenset[str]) -> int:
-        fields: dict[str, GraphQLField] = getattr(parent, "fields", None) or {}
-        total = 0
-        for selection in selection_set.selections:
-            if isinstance(selection, FieldNode):
-                definition = fields.get(selection.name.value)
-                if definition is None:  # __typename and the like
-                    total += multiplier
-                    continue
-                here = multiplier * size(selection, definition)
-                total += here
-                if selection.selection_set is not None:
-                    total += walk(selection.selection_set, get_named_type(definition.type), here,
-                                  seen)
-            elif isinstance(selection, FragmentSpreadNode):
-                name = selection.name.value
-                fragment = fragments.get(name)
-                if fragment is not None and name not in seen:
-                    target = schema.get_type(fragment.type_condition.name.value) or parent
-                    total += walk(fragment.selection_set, target, multiplier, seen | {name})
-            elif isinstance(selection, InlineFragmentNode):
-                target = (schema.get_type(selection.type_condition.name.value)
-                          if selection.type_condition else None) or parent
-                total += walk(selection.selection_set, target, multiplier, seen)
-        return total
-
-    return walk(operation.selection_set, root, 1, frozenset())
+def _coded(message: str, code: str, error: Exception | None = None) -> GraphQLError:
+    return GraphQLError(message, original_error=error, extensions={"code": code})
 
 
-def make_query_limits(max_cost: int, max_string: int, max_size: int) -> type[SchemaExtension]:
-    """A schema extension that refuses, before execution, long strings and costly queries."""
+def _shape_problems(shape: Shape, settings: Settings) -> list[str]:
+    problems = []
+    if shape.depth - 1 > settings.api_max_depth:
+        problems.append(f"the query is {shape.depth - 1:,} fields deep; the limit is "
+                        f"{settings.api_max_depth} (MIKO_API_MAX_DEPTH)")
+    if shape.nesting > settings.api_max_nesting:
+        problems.append(f"the query nests {shape.nesting:,} selection sets (fragments counted); "
+                        f"the limit is {settings.api_max_nesting} (MIKO_API_MAX_NESTING)")
+    if shape.aliases > settings.api_max_aliases:
+        problems.append(f"the query has {shape.aliases:,} aliases once its fragments are "
+                        f"expanded; the limit is {settings.api_max_aliases} (MIKO_API_MAX_ALIASES)")
+    return problems
 
-    class QueryLimits(SchemaExtension):
-        def on_execute(self) -> Iterator[None]:
+
+def make_validation(settings: Settings) -> type[SchemaExtension]:
+    """The document's shape (depth, nesting, aliases: each fragment measured once), then
+    graphql-core's validation with the introspection and suggestion settings applied.
+
+    The shape comes first so that graphql-core's recursive rules never meet a document nested
+    past the limit; a document whose fragments are unknown or cyclic is left to validation,
+    which says so with locations."""
+    hide = not settings.api_suggestions
+    introspection = settings.api_introspection
+
+    class Validation(SchemaExtension):
+        def on_validate(self) -> Iterator[None]:
             ctx = self.execution_context
             document = ctx.graphql_document
-            error: Exception | None = None
-            if document is not None:
-                longest = max([*_long_strings(document, max_string),
-                               *_long_variables(ctx.variables or {}, max_string)], default=0)
-                if longest:
-                    error = BadInputError(f"a string argument is {longest:,} characters long; "
-                                          f"the limit is {max_string:,}")
+            if ctx.pre_execution_errors is None and document is not None:
+                schema = ctx.schema._schema
+                problems: list[str] = []
+                try:
+                    analyser = Analyser(schema, document, None)
+                    for operation in document.definitions:
+                        if isinstance(operation, OperationDefinitionNode):
+                            problems += _shape_problems(analyser.operation(operation), settings)
+                except AnalysisError:
+                    pass
+                if problems:
+                    ctx.pre_execution_errors = [_coded("; ".join(dict.fromkeys(problems)),
+                                                       "GRAPHQL_VALIDATION_FAILED")]
                 else:
-                    cost = query_cost(ctx.schema._schema, document, ctx.operation_name,
-                                      ctx.variables, max_size)
-                    if cost > max_cost:
-                        error = QueryTooCostlyError(
-                            f"the query's cost is {cost:,} (the product of `first`/`k` along "
-                            f"each path, summed), over the limit of {max_cost:,}: ask for "
-                            "fewer items per level or fewer nested levels")
-            if error is not None:
-                ctx.result = ExecutionResult(data=None, errors=[
-                    GraphQLError(str(error), original_error=error)])
+                    rules = list(ctx.validation_rules)
+                    if not introspection:
+                        rules.append(NoSchemaIntrospectionCustomRule)
+                    ctx.pre_execution_errors = validate(schema, document, rules,
+                                                        hide_suggestions=hide)
             yield
+
+    return Validation
+
+
+def make_query_limits(settings: Settings, budget: CostBudget) -> type[SchemaExtension]:
+    """A schema extension: steps 1-4 of the module's docstring, before execution."""
+    max_cost, max_string = settings.api_max_cost, settings.api_max_string_chars
+    max_size = settings.api_max_k
+    hide = not settings.api_suggestions
+
+    def refusal(ctx: Any) -> tuple[list[GraphQLError], int]:
+        """The errors that refuse the request (or none), and its cost."""
+        document = ctx.graphql_document
+        provided = getattr(ctx, "_provided_operation_name", ctx.operation_name)
+        try:
+            operation = choose_operation(document, provided)
+        except GraphQLError as exc:
+            return [_coded(exc.message, "BAD_REQUEST")], 0
+        longest = max([*_long_strings(document, max_string),
+                       *_long_variables(ctx.variables or {}, max_string)], default=0)
+        if longest:
+            error: Exception = BadInputError(f"a string argument is {longest:,} characters long; "
+                                  f"the limit is {max_string:,} (MIKO_API_MAX_STRING_CHARS)")
+            return [_coded(str(error), "BAD_USER_INPUT", error)], 0
+        coerced = get_variable_values(ctx.schema._schema, operation.variable_definitions or (),
+                                      ctx.variables or {}, max_errors=MAX_VARIABLE_ERRORS,
+                                      hide_suggestions=hide)
+        if not isinstance(coerced, VariableValues):
+            return [_coded(e.message, "BAD_USER_INPUT") for e in coerced], 0
+        try:
+            shape = Analyser(ctx.schema._schema, document, coerced, max_size).operation(operation)
+        except AnalysisError as exc:  # validation refuses these first; kept as a safeguard
+            return [_coded(str(exc), "GRAPHQL_VALIDATION_FAILED")], 0
+        if shape.cost > max_cost:
+            error = QueryTooCostlyError(
+                f"the query's cost is {shape.cost:,} (the product of `first`/`k` along each "
+                f"path, summed, fragments expanded), over the limit of {max_cost:,} "
+                "(MIKO_API_MAX_COST): ask for fewer items per level or fewer nested levels")
+            return [_coded(str(error), "QUERY_TOO_COSTLY", error)], 0
+        return [], shape.cost
+
+    class QueryLimits(SchemaExtension):
+        async def on_execute(self) -> AsyncIterator[None]:
+            ctx = self.execution_context
+            errors, cost = refusal(ctx) if ctx.graphql_document is not None else ([], 0)
+            if errors:
+                ctx.result = ExecutionResult(data=None, errors=errors)
+                yield
+                return
+            weight = cost if cost > max_cost // 10 else 0
+            if not await budget.acquire(weight):
+                error = GraphUnavailableError(
+                    f"the server is busy with costly queries (this one costs {cost:,}); retry "
+                    "in a second, or ask for fewer items")
+                ctx.result = ExecutionResult(data=None, errors=[
+                    _coded(str(error), error.code, error)])
+                yield
+                return
+            try:
+                yield
+            finally:
+                budget.release(weight)
 
     return QueryLimits

@@ -1,4 +1,4 @@
-"""ASGI middleware of the API: request-body cap, concurrency limit and time limit.
+"""ASGI middleware of the API: request-body cap and time limit (admission: ``admission``).
 
 Each answers in the one error shape (``errors.error_body``) before the app has sent anything.
 """
@@ -75,31 +75,6 @@ class BodyLimit:
             if tracked.started:
                 raise
             await send_error(send, 413, message, "PAYLOAD_TOO_LARGE")
-
-
-class ConcurrencyLimit:
-    """At most ``limit`` requests to ``path`` at once; the next ones get 503 and Retry-After at
-    once instead of queueing behind them."""
-
-    def __init__(self, app: ASGIApp, limit: int, path: str = "/graphql") -> None:
-        self.app = app
-        self.limit = limit
-        self.path = path
-        self.active = 0
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path") != self.path:
-            await self.app(scope, receive, send)
-            return
-        if self.active >= self.limit:
-            await send_error(send, 503, f"the server is busy ({self.limit} requests running); "
-                             "retry in a second", "SERVICE_UNAVAILABLE", [(b"retry-after", b"1")])
-            return
-        self.active += 1
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            self.active -= 1
 
 
 class TimeLimit:

@@ -34,6 +34,7 @@ from typing import Any
 
 import uvicorn
 
+from kg_api.protocol import header_timeout_protocol
 from kg_builder.core.settings import Settings
 
 log = logging.getLogger("kg_api")
@@ -92,8 +93,9 @@ class _Counted(asyncio.Protocol):
 class HandedServer(uvicorn.Server):
     """A uvicorn server that listens on nothing and serves the connections its parent hands it."""
 
-    def __init__(self, app: Any, channel: socket.socket) -> None:
-        super().__init__(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5))
+    def __init__(self, app: Any, channel: socket.socket, header_timeout_s: float = 10.0) -> None:
+        super().__init__(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5,
+                                        http=header_timeout_protocol(header_timeout_s)))
         self.channel = channel
         self._handing: set[asyncio.Task[None]] = set()
 
@@ -160,7 +162,7 @@ def _serve(settings: Settings, channel: socket.socket) -> None:
     """One worker: the app, served on the connections the parent hands over ``channel``."""
     from kg_api.app import create_app
 
-    HandedServer(create_app(settings), channel).run()
+    HandedServer(create_app(settings), channel, settings.api_header_timeout_s).run()
 
 
 @dataclass

@@ -137,9 +137,21 @@ class Settings(BaseSettings):
         "API worker processes; one acceptor hands each connection to the worker with the "
         "fewest open."))
     api_graphiql: bool = Field(default=True, description="Serve GraphiQL at /graphql (development).")
-    api_max_depth: int = Field(default=10, ge=1)
-    api_max_tokens: int = Field(default=2000, ge=10)
-    api_max_aliases: int = Field(default=30, ge=1)
+    api_introspection: bool = Field(default=True, description=(
+        "Answer introspection queries (__schema, __type): GraphiQL needs them; turn off for a "
+        "public server."))
+    api_suggestions: bool = Field(default=True, description=(
+        "\"Did you mean ...?\" in validation errors (they reveal field names): turn off for a "
+        "public server."))
+    api_max_depth: int = Field(default=10, ge=1, description="Fields nested in fields, fragments "
+                               "expanded.")
+    api_max_nesting: int = Field(default=40, ge=2, le=200, description=(
+        "Selection sets nested, fragment spreads and inline fragments counted (bounds the "
+        "recursive parts of validation and execution)."))
+    api_max_tokens: int = Field(default=2000, ge=10, description="Tokens of a query document "
+                                "(the parser stops past it).")
+    api_max_aliases: int = Field(default=30, ge=1, description="Aliased fields, fragments "
+                                 "expanded.")
     api_max_k: int = Field(default=100, ge=1, description="Cap on every `k` and `first` argument.")
     api_request_timeout_s: float = Field(default=10.0, gt=0)
     api_max_body_bytes: int = Field(default=100_000, ge=1_000,
@@ -150,8 +162,20 @@ class Settings(BaseSettings):
         default=10_000, ge=1, description="Largest query cost: over every field, the product of "
         "the `first`/`k` arguments along its path, summed; counted before execution.")
     api_max_concurrent: int = Field(
-        default=32, ge=1, description="Requests executed at once per worker; more get 503 with "
-        "Retry-After at once.")
+        default=32, ge=1, description="GraphQL requests run at once per worker; more wait in the "
+        "queue.")
+    api_queue_size: int = Field(default=512, ge=0, description=(
+        "GraphQL requests that may wait for a running slot (or for cost room) per worker; past "
+        "it, 503 with Retry-After."))
+    api_queue_wait_s: float = Field(default=2.0, ge=0, description=(
+        "Longest wait in the queue before a 503 with Retry-After."))
+    api_max_running_cost: int = Field(default=40_000, ge=1, description=(
+        "Total cost of the costly queries (cost over a tenth of MIKO_API_MAX_COST) running at "
+        "once per worker; a costly query waits for room (MIKO_API_QUEUE_WAIT_S), then is shed "
+        "with 503, while cheaper ones pass."))
+    api_header_timeout_s: float = Field(default=10.0, gt=0, description=(
+        "A connection whose request line and headers have not all arrived this long after it "
+        "opened (or after its previous response) is closed."))
     api_query_cache_size: int = Field(default=1024, ge=0, description="Embedded query texts kept.")
     api_search_candidates: int = Field(
         default=100, ge=1, le=10_000, description="Neighbours asked of a vector index per search "

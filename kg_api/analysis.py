@@ -1,0 +1,211 @@
+"""The shape of a GraphQL operation, measured once per fragment: depth, nesting, aliases, cost.
+
+A document may spread a fragment many times, and fragments may spread each other:
+``fragment F1 on Query { ...F2 ...F2 }`` down to ``F30`` is 1 KB of text whose expansion has 2^30
+selections. A walk that expands fragments (strawberry's depth and alias limiters, our former cost
+walk) does that much work before execution, on the event loop. Here each fragment is measured
+*once*, in dependency order, and a spread adds its fragment's measure; every walk is iterative
+(an explicit stack), so neither a long chain of fragments nor a deep selection can exhaust
+Python's stack. The work is linear in the document's size, which the parser already bounds
+(``MIKO_API_MAX_TOKENS``).
+
+The measures, over the operation with its fragments expanded (as execution would see it):
+
+- ``depth``: fields nested in fields, counting the leaves (``{ posts { id } }`` is 2); a
+  depth of n + 1 is what ``MIKO_API_MAX_DEPTH`` = n allows;
+- ``nesting``: selection sets nested, counting fragment spreads and inline fragments, which the
+  recursive parts of validation and execution follow (``MIKO_API_MAX_NESTING``);
+- ``aliases``: aliased fields (``MIKO_API_MAX_ALIASES``);
+- ``cost``: over every field, the product of the ``first``/``k`` arguments (their coerced values:
+  literal, variable, variable default or field default) along its path, summed: an estimate of
+  the nodes the answer can hold (``MIKO_API_MAX_COST``).
+
+Values are capped at ``CEILING`` so that a bomb's measure stays a small integer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLField,
+    GraphQLNamedType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    get_named_type,
+)
+from graphql.execution.values import VariableValues, get_argument_values
+
+SIZE_ARGUMENTS = ("first", "k")
+CEILING = 10**15
+
+
+@dataclass
+class Shape:
+    """The measures of a selection set (see the module's docstring)."""
+
+    depth: int = 0
+    nesting: int = 0
+    aliases: int = 0
+    cost: int = 0
+
+    def add(self, other: Shape, *, multiplier: int = 1, field_level: bool = False) -> None:
+        """Fold in a nested selection: a field's (``field_level``) or a fragment's."""
+        self.depth = max(self.depth, other.depth + (1 if field_level else 0))
+        self.nesting = max(self.nesting, other.nesting + 1)
+        self.aliases = min(CEILING, self.aliases + other.aliases)
+        self.cost = min(CEILING, self.cost + multiplier * other.cost)
+
+
+class AnalysisError(Exception):
+    """The document cannot be measured (an unknown or cyclic fragment): validation says why."""
+
+
+def choose_operation(document: DocumentNode, operation_name: str | None) -> OperationDefinitionNode:
+    """The operation a request runs, by the GraphQL spec's rules (GetOperation)."""
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name is None:
+        if len(operations) == 1:
+            return operations[0]
+        if not operations:
+            raise GraphQLError("the document has no operation")
+        raise GraphQLError(f"the document has {len(operations)} operations: name the one to run "
+                           "with `operationName`")
+    for operation in operations:
+        if operation.name is not None and operation.name.value == operation_name:
+            return operation
+    raise GraphQLError(f"the document has no operation named {operation_name!r}")
+
+
+def _fragment_order(fragments: Mapping[str, FragmentDefinitionNode]) -> list[str]:
+    """Fragments ordered so that each comes after every fragment it spreads (iteratively)."""
+    spreads: dict[str, list[str]] = {}
+    for name, fragment in fragments.items():
+        found: list[str] = []
+        stack: list[SelectionSetNode] = [fragment.selection_set]
+        while stack:
+            for selection in stack.pop().selections:
+                if isinstance(selection, FragmentSpreadNode):
+                    found.append(selection.name.value)
+                elif selection.selection_set is not None:  # type: ignore[attr-defined]
+                    stack.append(selection.selection_set)  # type: ignore[attr-defined]
+        spreads[name] = found
+    order: list[str] = []
+    state: dict[str, int] = {}  # 1: on the path, 2: done
+    for root in fragments:
+        if state.get(root):
+            continue
+        path: list[tuple[str, int]] = [(root, 0)]
+        state[root] = 1
+        while path:
+            name, index = path[-1]
+            children = spreads[name]
+            if index < len(children):
+                path[-1] = (name, index + 1)
+                child = children[index]
+                if child not in fragments:
+                    raise AnalysisError(f"unknown fragment {child!r}")
+                if state.get(child) == 1:
+                    raise AnalysisError(f"fragment {child!r} spreads itself")
+                if not state.get(child):
+                    state[child] = 1
+                    path.append((child, 0))
+            else:
+                state[name] = 2
+                order.append(name)
+                path.pop()
+    return order
+
+
+@dataclass
+class _Frame:
+    selections: list[Any]
+    parent: GraphQLNamedType | None
+    multiplier: int = 1  # the size of the field that owns this selection set
+    field_level: bool = False  # a field's selection set (True) or an inline fragment's
+    index: int = 0
+    shape: Shape = field(default_factory=Shape)
+
+
+class Analyser:
+    """Measures the operations of one document under one request's coerced variables."""
+
+    def __init__(self, schema: GraphQLSchema, document: DocumentNode,
+                 variables: VariableValues | None, max_size: int | None = None) -> None:
+        self.schema = schema
+        self.variables = variables
+        self.max_size = max_size
+        self.fragments = {d.name.value: d for d in document.definitions
+                          if isinstance(d, FragmentDefinitionNode)}
+        self._measured: dict[str, Shape] = {}
+        for name in _fragment_order(self.fragments):
+            fragment = self.fragments[name]
+            target = self.schema.get_type(fragment.type_condition.name.value)
+            self._measured[name] = self._measure(fragment.selection_set, target)
+
+    def operation(self, operation: OperationDefinitionNode) -> Shape:
+        return self._measure(operation.selection_set,
+                             self.schema.get_root_type(operation.operation))
+
+    def _size(self, node: FieldNode, definition: GraphQLField) -> int:
+        names = [n for n in SIZE_ARGUMENTS if n in definition.args]
+        if not names:
+            return 1
+        try:
+            values = get_argument_values(definition, node, self.variables)
+        except GraphQLError:  # refused again, with its location, by execution
+            values = {}
+        value = values.get(names[0])
+        if not isinstance(value, int) or isinstance(value, bool):
+            value = definition.args[names[0]].default_value
+        size = max(1, value) if isinstance(value, int) and not isinstance(value, bool) else 1
+        return min(size, self.max_size) if self.max_size else min(size, CEILING)
+
+    def _measure(self, selection_set: SelectionSetNode,
+                 parent: GraphQLNamedType | None) -> Shape:
+        stack = [_Frame(list(selection_set.selections), parent)]
+        while True:
+            frame = stack[-1]
+            if frame.index == len(frame.selections):
+                stack.pop()
+                if not stack:
+                    return frame.shape
+                stack[-1].shape.add(frame.shape, multiplier=frame.multiplier,
+                                    field_level=frame.field_level)
+                continue
+            selection = frame.selections[frame.index]
+            frame.index += 1
+            if isinstance(selection, FieldNode):
+                fields: dict[str, GraphQLField] = getattr(frame.parent, "fields", None) or {}
+                definition = fields.get(selection.name.value)
+                size = self._size(selection, definition) if definition is not None else 1
+                shape = frame.shape
+                shape.aliases = min(CEILING, shape.aliases + (1 if selection.alias else 0))
+                shape.cost = min(CEILING, shape.cost + size)
+                if selection.selection_set is None:
+                    shape.depth, shape.nesting = max(shape.depth, 1), max(shape.nesting, 1)
+                else:  # meta fields (__schema, __type) have no definition here: cost 1 a field
+                    child = get_named_type(definition.type) if definition is not None else None
+                    stack.append(_Frame(list(selection.selection_set.selections), child,
+                                        multiplier=size, field_level=True))
+            elif isinstance(selection, FragmentSpreadNode):
+                measured = self._measured.get(selection.name.value)
+                if measured is None:
+                    raise AnalysisError(f"unknown fragment {selection.name.value!r}")
+                frame.shape.add(measured, multiplier=1, field_level=False)
+            elif isinstance(selection, InlineFragmentNode):
+                target = (self.schema.get_type(selection.type_condition.name.value)
+                          if selection.type_condition else None) or frame.parent
+                stack.append(_Frame(list(selection.selection_set.selections), target,
+                                    field_level=False))
+
+

@@ -1,0 +1,63 @@
+"""uvicorn's HTTP protocol with a header timeout: a client that trickles its headers is cut off.
+
+uvicorn times out an idle keep-alive connection after a response, but not a connection that
+opens and then sends its request line and headers a byte at a time (or nothing at all): each such
+client holds a connection, and its memory, for as long as it likes. Here a timer starts when the
+connection opens and when a request begins, and stops when the request's headers are complete;
+if it fires first, the connection is closed. The body's own pace is bounded by the request's time
+limit (``TimeLimit``), which starts once the headers are in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+
+class HeaderTimeoutProtocol(HttpToolsProtocol):
+    """``HttpToolsProtocol`` closing connections whose headers do not arrive in time."""
+
+    header_timeout_s = 10.0
+    _header_timer: asyncio.TimerHandle | None = None
+    timed_out = 0  # connections closed by the timer, over the process (read by tests)
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._header_timer is None:
+            self._arm()
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # arms uvicorn's keep-alive timer for the idle wait
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._header_timer = self.loop.call_later(self.header_timeout_s, self._headers_late)
+
+    def _disarm(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_late(self) -> None:
+        self._header_timer = None
+        if not self.transport.is_closing():
+            HeaderTimeoutProtocol.timed_out += 1
+            self.transport.close()
+
+
+def header_timeout_protocol(seconds: float) -> type[HeaderTimeoutProtocol]:
+    """The protocol class for uvicorn's ``http`` setting, with this timeout."""
+    return type("HeaderTimeoutProtocol", (HeaderTimeoutProtocol,), {"header_timeout_s": seconds})
