@@ -167,7 +167,7 @@ class Settings(BaseSettings):
     api_queue_size: int = Field(default=512, ge=0, description=(
         "GraphQL requests that may wait for a running slot (or for cost room) per worker; past "
         "it, 503 with Retry-After."))
-    api_queue_wait_s: float = Field(default=2.0, ge=0, description=(
+    api_queue_wait_s: float = Field(default=5.0, ge=0, description=(
         "Longest wait in the queue before a 503 with Retry-After."))
     api_max_running_cost: int = Field(default=40_000, ge=1, description=(
         "Total cost of the costly queries (cost over a tenth of MIKO_API_MAX_COST) running at "

@@ -289,10 +289,11 @@ def similar_posts() -> str:
 # --- aggregates ------------------------------------------------------------------------------
 
 def relation_stats(relation: Relation) -> str:
+    """One row, also on a graph with no intention of the relation yet (zeros): counts as
+    subqueries, so no grouping can leave the answer without a row."""
     return (
-        f"MATCH (i:{relation.label}) WITH count(i) AS intentions "
-        f"MATCH ()-[r:{relation.rel_type}]->() WITH intentions, count(r) AS edges "
-        "RETURN intentions, edges, "
+        f"RETURN COUNT {{ (:{relation.label}) }} AS intentions, "
+        f"COUNT {{ ()-[:{relation.rel_type}]->() }} AS edges, "
         f"COUNT {{ MATCH (p:Post) WHERE EXISTS {{ (p)-[:{relation.rel_type}]->() }} }} AS posts"
     )
 
