@@ -441,6 +441,10 @@ def eval_cmd(ctx: click.Context, run: Path, references: Path, backbone: str | No
         if data["unmatched_posts"]:
             click.echo(f"{data['unmatched_posts']} posts of the run have no kept reference "
                        "intention in the reference file (not scored)", err=True)
+        if data["empty_references"]:
+            click.echo(f"{data['empty_references']} empty reference sentences in the reference "
+                       "file: no reference for those relations of those posts (not scored)",
+                       err=True)
     if report.rejected:
         echo_some([f"{r.location()}: {r.reason}" for r in report.rejected])
         raise click.ClickException(f"{len(report.rejected)} records rejected (see above)")

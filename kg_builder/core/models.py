@@ -8,16 +8,26 @@ its location and reason.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    field_validator,
+    model_validator,
+)
 
 from kg_builder.core.key_info import KeyInfoKind
 from kg_builder.core.relations import Relation, intention_id, split_tail
 
-# Field limits, in characters (Neo4j refuses index keys over ~8 KB; a post is a social-media post).
+# Field limits, in characters of the stored (cleaned and normalised) value (Neo4j refuses index
+# keys over ~8 KB; a post is a social-media post).
 LIMITS: dict[str, int] = {
     "post_id": 512,
     "post_text": 10_000,
@@ -28,40 +38,128 @@ LIMITS: dict[str, int] = {
     "key_info_name": 200,
     "keywords": 20,
     "intention_text": 1_000,
+    "intentions": 100,
     "label_votes": 100,
     "extra_value": 1_000,
     "extra_fields": 50,
 }
+# Neo4j integers are signed 64-bit: anything outside is refused here, not by the driver.
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+
+# Extra scalar fields become post properties: only plain lower-case names that cannot overwrite
+# the properties miko itself sets (and that are safe as import-file column names).
+EXTRA_KEY = re.compile(r"[a-z][a-z0-9_]{0,40}")
+RESERVED_KEYS = frozenset({"id", "text", "image", "source", "split", "key_info", "intentions",
+                           "embedding", "benchmark_labels", "extra", "origin"})
 
 _CONTROL = re.compile(r"[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Bidirectional embedding, override and isolate controls (U+202A-202E, U+2066-2069): removed, so
+# a stored text reads in the order it is stored ("Trojan Source" spoofing).
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# Default_Ignorable_Code_Point (Unicode DerivedCoreProperties) beyond the Cf characters: variation
+# selectors, fillers and the like, which render as nothing.
+_IGNORABLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8\U0001bca0-\U0001bca3"
+    "\U0001d173-\U0001d17a\U000e0000-\U000e0fff]")
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zs", "Zl", "Zp", "Mn", "Mc", "Me"})
 
 
 def clean_text(value: str) -> str:
-    """NFC-normalised text with control characters (other than tab and newlines) as spaces.
+    """The stored form of a text: CR and CRLF become newlines, control characters other than tab
+    and newline become spaces, bidirectional controls are removed, then Unicode NFC.
 
-    Refused: NUL characters. (Lone surrogates, which break the tokenizer and the driver, are
-    already refused by pydantic's ``str`` validation before this runs.) Text that needs neither
-    change (nearly all of it) is returned as is, without a copy.
+    Refused (ValueError): NUL characters and lone surrogates. Text that needs no change (nearly
+    all of it) is returned as is, without a copy.
     """
     if value.isascii() and value.isprintable():  # nearly all text: nothing to check or change
         return value
     if "\x00" in value:
         raise ValueError("contains a NUL character")
+    if _SURROGATE.search(value):
+        raise ValueError("contains a lone surrogate (not valid Unicode)")
+    if "\r" in value:
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
     if _CONTROL.search(value):
         value = _CONTROL.sub(" ", value)
+    if not value.isascii() and _BIDI.search(value):
+        value = _BIDI.sub("", value)
     return value if unicodedata.is_normalized("NFC", value) else unicodedata.normalize("NFC", value)
 
 
-_Clean = AfterValidator(clean_text)
-PostId = Annotated[str, Field(min_length=1, max_length=LIMITS["post_id"]), _Clean]
-PostText = Annotated[str, Field(max_length=LIMITS["post_text"]), _Clean]
-Source = Annotated[str, Field(max_length=LIMITS["source"]), _Clean]
-Split = Annotated[str, Field(max_length=LIMITS["split"]), _Clean]
-ImageFile = Annotated[str, Field(max_length=LIMITS["image_file"]), _Clean]
-Description = Annotated[str, Field(max_length=LIMITS["image_description"]), _Clean]
-KeyName = Annotated[str, Field(max_length=LIMITS["key_info_name"]), _Clean]
-IntentionText = Annotated[str, Field(min_length=1, max_length=LIMITS["intention_text"]), _Clean]
-ExtraValue = Annotated[str, Field(max_length=LIMITS["extra_value"]), _Clean]
+def visible(value: str) -> bool:
+    """Whether a text has a character that shows: not whitespace, a control or format character
+    (Cf: zero-width spaces, joiners, bidi marks), a combining mark on its own or another default
+    ignorable code point."""
+    for ch in value:
+        if ch.isascii():
+            if "!" <= ch <= "~":
+                return True
+            continue
+        if unicodedata.category(ch) not in _INVISIBLE_CATEGORIES and not _IGNORABLE.match(ch):
+            return True
+    return False
+
+
+def _stored(limit: int, *, required: bool = False, collapse: bool = False) -> AfterValidator:
+    """A string field: cleaned (``clean_text``, with ``collapse`` also runs of whitespace to one
+    space), then its limit checked on that stored form; ``required``: it must show something."""
+
+    def check(value: str) -> str:
+        value = clean_text(value)
+        if collapse:
+            value = " ".join(value.split())
+        if len(value) > limit:
+            raise ValueError(f"should have at most {limit} characters once normalised (it has "
+                             f"{len(value):,})")
+        if required and not visible(value):
+            raise ValueError("has no visible character (empty, blank or only invisible "
+                             "characters)")
+        return value
+
+    return AfterValidator(check)
+
+
+PostId = Annotated[str, _stored(LIMITS["post_id"], required=True)]
+PostText = Annotated[str, _stored(LIMITS["post_text"], required=True)]
+Source = Annotated[str, _stored(LIMITS["source"], required=True)]
+Split = Annotated[str, _stored(LIMITS["split"], required=True)]
+ImageFile = Annotated[str, _stored(LIMITS["image_file"], required=True)]
+Description = Annotated[str, _stored(LIMITS["image_description"])]
+KeyName = Annotated[str, _stored(LIMITS["key_info_name"])]
+IntentionText = Annotated[str, _stored(LIMITS["intention_text"], required=True, collapse=True)]
+ExtraValue = Annotated[str, _stored(LIMITS["extra_value"])]
+# A benchmark label or annotation vote: the integer 0 or 1 exactly (not a bool, not 1.0).
+Label = Annotated[int, Strict(), Field(ge=0, le=1)]
+
+
+def checked_scalar(value: Any) -> str | int | float | bool:
+    """An extra property value as Neo4j can store it: a bool, an integer in signed 64-bit range,
+    a finite float or a string (already cleaned by its field); else ValueError."""
+    if isinstance(value, bool) or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        if not INT_MIN <= value <= INT_MAX:
+            digits = len(str(abs(value))) if value.bit_length() < 14_000 else "thousands of"
+            raise ValueError(f"integer with {digits} digits is outside Neo4j's signed 64-bit "
+                             "range [-2^63, 2^63-1]")
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{value} is not a finite number")
+        return value
+    raise ValueError(f"expected a string, number or boolean, got {type(value).__name__}")
+
+
+def safe_report_text(value: Any, limit: int) -> Any:
+    """A string for a report: lone surrogates (from undecodable file names) escaped, cut at
+    ``limit`` characters."""
+    if not isinstance(value, str):
+        return value
+    if _SURROGATE.search(value):
+        value = value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value if len(value) <= limit else value[:limit] + "..."
 
 
 class Origin(BaseModel):
@@ -72,6 +170,11 @@ class Origin(BaseModel):
     file: str
     line: int | None = None
     item: int | None = None
+
+    @field_validator("file", mode="before")
+    @classmethod
+    def _printable_file(cls, value: Any) -> Any:
+        return safe_report_text(value, 4_096)
 
     def location(self) -> str:
         where = self.file
@@ -87,6 +190,11 @@ class Rejection(Origin):
 
     reason: str
 
+    @field_validator("reason", mode="before")
+    @classmethod
+    def _printable_reason(cls, value: Any) -> Any:
+        return safe_report_text(value, 1_000)
+
 
 class ImageRef(BaseModel):
     """An image attached to a post: by content hash when the bytes were seen, else by file name."""
@@ -96,6 +204,12 @@ class ImageRef(BaseModel):
     file: ImageFile | None = None
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     description: Description | None = None
+
+    @model_validator(mode="after")
+    def _named(self) -> ImageRef:
+        if not self.file and not self.sha256:
+            raise ValueError("an image needs a file name or a sha256")
+        return self
 
     @property
     def key(self) -> str:
@@ -127,24 +241,19 @@ class KeyInfo(BaseModel):
 
 
 class IntentionRecord(BaseModel):
-    """One intention sentence of a post for one relation, with its provenance."""
+    """One intention sentence of a post for one relation, with its provenance.
+
+    ``text`` is stored with runs of whitespace as one space; ``label`` (the benchmark's: 1 kept,
+    0 not kept) and each of ``label_votes`` is the integer 0 or 1.
+    """
 
     relation: Relation
     text: IntentionText
-    label: int | None = Field(default=None, ge=-1, le=1,
-                              description="benchmark label: 1 kept, 0 not kept")
-    label_votes: list[int] = Field(default_factory=list, max_length=LIMITS["label_votes"])
+    label: Label | None = Field(default=None, description="benchmark label: 1 kept, 0 not kept")
+    label_votes: list[Label] = Field(default_factory=list, max_length=LIMITS["label_votes"])
     source: Source | None = None
     model: Source | None = None
     prompt_version: Source | None = None
-
-    @field_validator("text")
-    @classmethod
-    def _strip(cls, value: str) -> str:
-        value = " ".join(value.split())
-        if not value:
-            raise ValueError("intention text is empty")
-        return value
 
     @property
     def tail_and_match(self) -> tuple[str, bool]:
@@ -169,17 +278,27 @@ class PostRecord(BaseModel):
     split: Split | None = None
     image: ImageRef | None = None
     key_info: KeyInfo | None = None
-    intentions: list[IntentionRecord] = Field(default_factory=list, max_length=100)
-    benchmark_labels: list[Annotated[int, Field(ge=0, le=1)]] | None = Field(
-        default=None, max_length=len(Relation))
+    intentions: list[IntentionRecord] = Field(default_factory=list,
+                                              max_length=LIMITS["intentions"])
+    benchmark_labels: list[Label] | None = Field(
+        default=None, min_length=len(Relation), max_length=len(Relation),
+        description="one 0/1 label per relation, in the MIKO release's order")
     extra: dict[str, ExtraValue | int | float | bool] = Field(
         default_factory=dict, max_length=LIMITS["extra_fields"])
     origin: Origin | None = Field(default=None, exclude=True,
                                   description="where the reader found it (not stored)")
 
-    @field_validator("text")
+    @field_validator("extra")
     @classmethod
-    def _text_not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("post text is empty")
+    def _extra_properties(
+        cls, value: dict[str, str | int | float | bool]
+    ) -> dict[str, str | int | float | bool]:
+        for key, item in value.items():
+            if key in RESERVED_KEYS or not EXTRA_KEY.fullmatch(key):
+                raise ValueError(f"extra property name {key[:50]!r} is reserved or not a "
+                                 "lower-case name (a-z, 0-9, _; at most 41 characters)")
+            try:
+                checked_scalar(item)
+            except ValueError as exc:
+                raise ValueError(f"extra property {key!r}: {exc}") from None
         return value

@@ -44,14 +44,21 @@ class Relation(StrEnum):
         return RELATION_SPECS[self]
 
     @classmethod
-    def parse(cls, value: str) -> Relation:
-        """Map any spelling (``xWant``, ``X_WANT``, ``xwant``, ``open``) to the enum, or raise."""
-        key = re.sub(r"[^a-z]", "", value.lower())
-        for rel in cls:
-            if key in (rel.value.lower(), rel.name.replace("_", "").lower()):
-                return rel
+    def parse(cls, value: object) -> Relation:
+        """The relation a name spells, or RelationError.
+
+        Only the documented spellings, in any letter case: the relation's name (``xWant``), its
+        relationship type (``X_WANT``) and its node label (``XWant``); ``open`` / ``OPEN`` for
+        Open. Anything else (other characters, surrounding spaces, non-strings) is refused.
+        """
+        if isinstance(value, str) and value.isascii():
+            found = _SPELLINGS.get(value.lower())
+            if found is not None:
+                return found
         allowed = ", ".join(r.value for r in cls)
-        raise RelationError(f"unknown relation {value!r}; use one of: {allowed}")
+        shown = repr(value)[:80] if isinstance(value, str) else f"of type {type(value).__name__}"
+        raise RelationError(f"unknown relation {shown}; use one of: {allowed} (or their "
+                            "relationship types such as X_WANT, any letter case)")
 
 
 @dataclass(frozen=True)
@@ -118,6 +125,11 @@ RELATION_SPECS: dict[Relation, RelationSpec] = {
 }
 
 MIKO_KEY_TO_RELATION: dict[str, Relation] = {s.miko_key: r for r, s in RELATION_SPECS.items()}
+
+# Every accepted spelling of a relation name, lower-cased: value, relationship type, node label.
+_SPELLINGS: dict[str, Relation] = {
+    spelling.lower(): rel for rel in Relation for spelling in (rel.value, rel.name, rel.label)
+}
 
 
 

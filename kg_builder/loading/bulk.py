@@ -19,7 +19,7 @@ from __future__ import annotations
 import shutil
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
@@ -28,7 +28,7 @@ import numpy as np
 from neo4j import Driver, RoutingControl
 from tqdm import tqdm
 
-from kg_builder.core.errors import EmbeddingInputError, KGBuilderError
+from kg_builder.core.errors import KGBuilderError
 from kg_builder.core.key_info import KeyInfoKind
 from kg_builder.core.models import Origin, PostRecord, Rejection
 from kg_builder.core.relations import Relation, intention_id, normalise
@@ -40,7 +40,13 @@ from kg_builder.graph.schema import await_indexes, check_embedding_meta, init_sc
 from kg_builder.graph.server import Neo4jServer
 from kg_builder.loading.embedding_texts import tails_to_embed
 from kg_builder.loading.index_progress import index_build_bar
-from kg_builder.loading.loader import LoadSummary, _chunks, embed_checked
+from kg_builder.loading.loader import (
+    LoadSummary,
+    _chunks,
+    about_the_records,
+    embed_checked,
+    refusal_of,
+)
 from kg_builder.loading.readers import ReadItem
 
 FOLDER = "miko-bulk"  # under the server's import folder; removed after a successful import
@@ -140,6 +146,34 @@ def _vectors(matrix: Any) -> list[str]:
     return ['"' + raw[i * length:(i + 1) * length].decode("ascii") + '"' for i in range(n)]
 
 
+class _BatchRows:
+    """A batch's import-file rows and counts, held until the whole batch is made."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, list[str], list[str], dict[str, str]]] = []
+        self.seen: dict[str, set[str]] = defaultdict(set)
+        self.counts: Counter[str] = Counter()
+        self.edges: Counter[str] = Counter()
+        self.embed_seconds = 0.0
+
+    def row(self, name: str, fields: list[str], header: list[str], **kind: str) -> None:
+        self.rows.append((name, fields, header, kind))
+
+    def write(self, files: _Files, seen: dict[str, set[str]], summary: LoadSummary) -> None:
+        for name, fields, header, kind in self.rows:
+            files.row(name, fields, header, **kind)
+        for what, ids in self.seen.items():
+            seen[what] |= ids
+        summary.embed_seconds += self.embed_seconds
+        summary.intentions_embedded += self.counts["intentions_embedded"]
+        summary.posts_embedded += self.counts["posts_embedded"]
+        summary.intention_nodes_written += self.counts["intention_nodes_written"]
+        summary.posts_loaded += self.counts["posts_loaded"]
+        summary.images += self.counts["images"]
+        summary.key_info_links += self.counts["key_info_links"]
+        summary.intention_edges.update(self.edges)
+
+
 # --- the bulk load --------------------------------------------------------------------------
 
 class BulkLoader:
@@ -208,7 +242,7 @@ class BulkLoader:
                         records.append(item)
                 summary.posts_read += len(chunk)
                 if records:
-                    self._write_isolating(records, files, seen, summary)
+                    self._write_checked(records, files, seen, summary)
                 bar.update(len(chunk))
         finally:
             bar.close()
@@ -235,25 +269,50 @@ class BulkLoader:
         return embed_checked(self.embedder, texts)
 
     def _write_isolating(self, records: list[PostRecord], files: _Files,
-                         seen: dict[str, set[str]], summary: LoadSummary) -> None:
-        """Write a batch; when the embedder refuses it (before anything is written), split it
-        to find the records at fault, reject those with their place and write the rest."""
+                         seen: dict[str, set[str]], summary: LoadSummary) -> list[tuple[str, str]]:
+        """Write a batch; when the embedder or a record's rows fail (before anything of the
+        batch is written), split it to find the records at fault, reject those with their place
+        and write the rest. Returns the (code, reason) of each refusal."""
         try:
-            self._write_batch(records, files, seen, summary)
-        except EmbeddingInputError as exc:
+            rows = self._batch_rows(records, seen, summary)
+        except Exception as exc:
+            if not about_the_records(exc):
+                raise
+            code, reason = refusal_of(exc)
             if len(records) == 1:
                 where = records[0].origin or Origin(file="input")
                 summary.rejected.append(Rejection(**where.model_dump(), reason=(
-                    f"post {records[0].id!r} refused by the embedder: {exc}")))
-                return
+                    f"post {records[0].id!r} refused by the embedder or the import files: "
+                    f"{reason[:300]}")))
+                return [(code, reason)]
             middle = len(records) // 2
-            self._write_isolating(records[:middle], files, seen, summary)
-            self._write_isolating(records[middle:], files, seen, summary)
+            return (self._write_isolating(records[:middle], files, seen, summary)
+                    + self._write_isolating(records[middle:], files, seen, summary))
+        rows.write(files, seen, summary)
+        return []
 
-    def _write_batch(self, records: list[PostRecord], files: _Files,
-                     seen: dict[str, set[str]], summary: LoadSummary) -> None:
+    def _write_checked(self, records: list[PostRecord], files: _Files,
+                       seen: dict[str, set[str]], summary: LoadSummary) -> None:
+        """``_write_isolating``, stopping the load when every record of the batch was refused
+        for the same reason (then it is not about the data, as in the online loader)."""
+        before = len(summary.rejected)
+        refusals = self._write_isolating(records, files, seen, summary)
+        if (len(records) > 1 and len(refusals) == len(records)
+                and len({code for code, _ in refusals}) == 1):
+            del summary.rejected[before:]
+            code, reason = refusals[0]
+            raise BulkLoadError(
+                f"every one of the {len(records)} posts of a batch was refused for the same "
+                f"reason, so it is not about the data ({code}: {reason[:300]}); nothing was "
+                "imported")
+
+    def _batch_rows(self, records: list[PostRecord], seen: dict[str, set[str]],
+                    summary: LoadSummary) -> _BatchRows:
+        """Every import-file row of a batch, embedded, made before any is written (so a batch
+        that fails leaves nothing behind and can be split)."""
+        out = _BatchRows()
         if not records:
-            return
+            return out
         t0 = time.perf_counter()
         # Intention nodes new to this load (the first sentence seen is the node's text), their
         # tails embedded once per normalised tail, as the online loader does.
@@ -273,18 +332,18 @@ class BulkLoader:
                     for iid in group.ids:
                         vector_of[iid] = vec
             post_vectors = _vectors(self._embed([r.text for r in records]))
-            summary.intentions_embedded += len(groups)
-            summary.posts_embedded += len(records)
-        summary.embed_seconds += time.perf_counter() - t0
+            out.counts["intentions_embedded"] += len(groups)
+            out.counts["posts_embedded"] += len(records)
+        out.embed_seconds = time.perf_counter() - t0
 
         for iid, (relation, text, tail) in nodes.items():
-            files.row(f"intentions-{relation.label}",
-                      [_field(iid), _field(relation.value), _field(text), _field(tail),
-                       vector_of[iid]],
-                      ["id:ID(Intention)", "relation", "text", "tail", "embedding:float[]"],
-                      labels=f"Intention:{relation.label}")
-            seen["intention"].add(iid)
-        summary.intention_nodes_written += len(nodes)
+            out.row(f"intentions-{relation.label}",
+                    [_field(iid), _field(relation.value), _field(text), _field(tail),
+                     vector_of[iid]],
+                    ["id:ID(Intention)", "relation", "text", "tail", "embedding:float[]"],
+                    labels=f"Intention:{relation.label}")
+            out.seen["intention"].add(iid)
+        out.counts["intention_nodes_written"] += len(nodes)
 
         for rec, vec in zip(records, post_vectors, strict=True):
             extra = sorted(rec.extra.items())
@@ -293,20 +352,20 @@ class BulkLoader:
                       "embedding:float[]", *(f"{k}:{_type_of(v)}" for k, v in extra)]
             labels_field = (_field(list(rec.benchmark_labels))
                             if rec.benchmark_labels is not None else "")
-            files.row(name, [_field(rec.id), _field(rec.text), _field(rec.source),
-                             _field(rec.split), labels_field, vec,
-                             *(_field(v) for _, v in extra)], header, labels="Post")
-            summary.posts_loaded += 1
+            out.row(name, [_field(rec.id), _field(rec.text), _field(rec.source),
+                           _field(rec.split), labels_field, vec,
+                           *(_field(v) for _, v in extra)], header, labels="Post")
+            out.counts["posts_loaded"] += 1
             if rec.image is not None:
                 img = rec.image
-                if img.key not in seen["image"]:
-                    files.row("images", [_field(img.key), _field(img.file), _field(img.sha256)],
-                              ["id:ID(Image)", "file", "sha256"], labels="Image")
-                    seen["image"].add(img.key)
-                files.row("has-image", [_field(rec.id), _field(img.key), _field(img.description)],
-                          [":START_ID(Post)", ":END_ID(Image)", "description"],
-                          rel_type="HAS_IMAGE")
-                summary.images += 1
+                if img.key not in seen["image"] and img.key not in out.seen["image"]:
+                    out.row("images", [_field(img.key), _field(img.file), _field(img.sha256)],
+                            ["id:ID(Image)", "file", "sha256"], labels="Image")
+                    out.seen["image"].add(img.key)
+                out.row("has-image", [_field(rec.id), _field(img.key), _field(img.description)],
+                        [":START_ID(Post)", ":END_ID(Image)", "description"],
+                        rel_type="HAS_IMAGE")
+                out.counts["images"] += 1
             if rec.key_info is not None:
                 linked: set[tuple[KeyInfoKind, str]] = set()
                 for kind, display in rec.key_info.items():
@@ -314,14 +373,14 @@ class BulkLoader:
                     if not key_name or (kind, key_name) in linked:
                         continue
                     linked.add((kind, key_name))
-                    if key_name not in seen[kind.label]:
-                        files.row(f"key-{kind.label}", [_field(key_name), _field(display)],
-                                  [f"name:ID({kind.label})", "display"], labels=kind.label)
-                        seen[kind.label].add(key_name)
-                    files.row(f"has-{kind.label}", [_field(rec.id), _field(key_name)],
-                              [":START_ID(Post)", f":END_ID({kind.label})"],
-                              rel_type=kind.rel_type)
-                    summary.key_info_links += 1
+                    if key_name not in seen[kind.label] and key_name not in out.seen[kind.label]:
+                        out.row(f"key-{kind.label}", [_field(key_name), _field(display)],
+                                [f"name:ID({kind.label})", "display"], labels=kind.label)
+                        out.seen[kind.label].add(key_name)
+                    out.row(f"has-{kind.label}", [_field(rec.id), _field(key_name)],
+                            [":START_ID(Post)", f":END_ID({kind.label})"],
+                            rel_type=kind.rel_type)
+                    out.counts["key_info_links"] += 1
             # One edge per (relation, intention) of a post: a later sentence replaces an
             # earlier one, as MERGE + SET does online.
             edges: dict[tuple[Relation, str], list[str]] = {}
@@ -332,11 +391,12 @@ class BulkLoader:
                     _field(list(intent.label_votes)), _field(intent.source or rec.source),
                     _field(intent.model), _field(intent.prompt_version)]
             for (relation, _), fields in edges.items():
-                files.row(f"edges-{relation.rel_type}", fields,
-                          [":START_ID(Post)", ":END_ID(Intention)", "text", "label:long",
-                           "label_votes:long[]", "source", "model", "prompt_version"],
-                          rel_type=relation.rel_type)
-                summary.intention_edges[relation.value] += 1
+                out.row(f"edges-{relation.rel_type}", fields,
+                        [":START_ID(Post)", ":END_ID(Intention)", "text", "label:long",
+                         "label_votes:long[]", "source", "model", "prompt_version"],
+                        rel_type=relation.rel_type)
+                out.edges[relation.value] += 1
+        return out
 
     # -- import ------------------------------------------------------------------------------
     def _import(self, files: _Files) -> None:

@@ -4,13 +4,21 @@ The file is read in chunks; each element is decoded by the standard library's C 
 as it is complete, and the text before it is dropped, so memory holds one chunk plus the element
 being decoded. An element that is not valid JSON is reported with its line and the stream
 resynchronises at the next element (``}, {`` at the top level); an element larger than
-``max_item_chars`` is refused the same way instead of growing the buffer without end.
+``max_item_chars`` is refused the same way instead of growing the buffer without end, and the
+text skipped while resynchronising (or between elements) is dropped as it is read, so memory
+stays bounded by the chunk and ``max_item_chars`` whatever the file holds.
+
+Both this streamer and ``json_loads`` (the JSONL reader's parser) refuse what JSON does not
+have or Neo4j cannot store: ``NaN``, ``Infinity``, numbers that overflow to infinity, and
+integers of more digits than Python converts (4,300); such an element is a ``BadElement``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +28,44 @@ from kg_builder.core.errors import InputFormatError
 
 CHUNK_CHARS = 1 << 20
 MAX_ITEM_CHARS = 1 << 20  # a post with ten intentions is about 1.5 KB
-_SKIP = frozenset(" \t\r\n,")
+_LEADING = re.compile("[ \t\r\n\ufeff]*")
+_SEPARATORS = re.compile(r"[ \t\r\n,]*")
 _AFTER_SCALAR = frozenset(" \t\r\n,]")
 _NEXT_ITEM = re.compile(r"\}\s*,\s*(?=\{)")
-_DECODER = json.JSONDecoder()
+_BLANKS = re.compile(r"\s*")
+_PARTIAL_SEPARATOR = re.compile(r"\s*(,\s*)?")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number (NaN and Infinity cannot be stored)")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:40]}{'...' if len(text) > 40 else ''} is too large "
+                         "(it overflows to infinity)")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    digits = len(text) - text.startswith("-")
+    if digits > (limit := sys.get_int_max_str_digits() or 1_000_000):
+        raise ValueError(f"a number with {digits:,} digits (more than {limit:,})")
+    return int(text)
+
+
+_DECODER = json.JSONDecoder(parse_float=_finite_float, parse_int=_bounded_int,
+                            parse_constant=_no_constant)
+
+
+def json_loads(text: str) -> Any:
+    """``json.loads`` that refuses NaN, Infinity, overflowing floats and over-long integers
+    (ValueError naming which; JSONDecodeError for text that is not JSON)."""
+    value, end = _DECODER.raw_decode(text, len(text) - len(text.lstrip(" \t\r\n")))
+    if text[end:].strip(" \t\r\n"):
+        raise json.JSONDecodeError("Extra data", text, end)
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +151,8 @@ def iter_json_array(
 def _elements(path: Path, buf: _Buffer, max_item_chars: int) -> Iterator[Element | BadElement]:
     pos = 0
     while True:  # find the opening bracket
-        while pos < len(buf.text) and buf.text[pos] in " \t\r\n\ufeff":
-            pos += 1
+        leading = _LEADING.match(buf.text, pos)
+        pos = buf.drop_before(leading.end() if leading else pos)
         if pos < len(buf.text) or not buf.fill():
             break
     if buf.text[pos:pos + 1] != "[":
@@ -122,11 +164,10 @@ def _elements(path: Path, buf: _Buffer, max_item_chars: int) -> Iterator[Element
     index = 0
     while True:
         pos = buf.drop_before(pos)
-        while True:  # skip separators, reading on as needed
-            text = buf.text
-            while pos < len(text) and text[pos] in _SKIP:
-                pos += 1
-            if pos < len(text) or not buf.fill():
+        while True:  # skip separators, reading on as needed (and dropping what was skipped)
+            skipped = _SEPARATORS.match(buf.text, pos)
+            pos = buf.drop_before(skipped.end() if skipped else pos)
+            if pos < len(buf.text) or not buf.fill():
                 break
         if pos >= len(buf.text):
             yield BadElement(index, buf.line(pos), "unterminated JSON array (no closing ']')")
@@ -136,15 +177,22 @@ def _elements(path: Path, buf: _Buffer, max_item_chars: int) -> Iterator[Element
         while True:
             try:
                 value, end = _DECODER.raw_decode(buf.text, pos)
-            except json.JSONDecodeError as exc:
-                if len(buf.text) - pos <= max_item_chars and buf.fill():
-                    continue  # most likely cut off by the chunk's end: read on and try again
-                if len(buf.text) - pos > max_item_chars:
-                    yield BadElement(index, buf.line(pos), (
-                        f"element larger than {max_item_chars:,} characters or invalid JSON "
-                        f"({exc.msg})"))
-                else:
-                    yield BadElement(index, buf.line(exc.pos), f"invalid JSON: {exc.msg}")
+            except (ValueError, RecursionError) as exc:
+                bad: BadElement
+                if isinstance(exc, json.JSONDecodeError):
+                    if len(buf.text) - pos <= max_item_chars and buf.fill():
+                        continue  # most likely cut off by the chunk's end: read on, try again
+                    if len(buf.text) - pos > max_item_chars:
+                        bad = BadElement(index, buf.line(pos), (
+                            f"element larger than {max_item_chars:,} characters or invalid JSON "
+                            f"({exc.msg})"))
+                    else:
+                        bad = BadElement(index, buf.line(exc.pos), f"invalid JSON: {exc.msg}")
+                elif isinstance(exc, RecursionError):
+                    bad = BadElement(index, buf.line(pos), "invalid JSON: nested too deeply")
+                else:  # the parse hooks: NaN, Infinity, over-long numbers
+                    bad = BadElement(index, buf.line(pos), f"invalid JSON: {exc}")
+                yield bad
                 resume = _resync(buf, pos + 1)
                 if resume is None:
                     return
@@ -161,12 +209,34 @@ def _elements(path: Path, buf: _Buffer, max_item_chars: int) -> Iterator[Element
 
 
 def _resync(buf: _Buffer, from_pos: int) -> int | None:
-    """The start of the next element after a bad one, reading on as needed; None at the end."""
-    pos = from_pos
+    """The start of the next element after a bad one (the ``{`` after ``}`` and ``,`` at the
+    top level), reading on as needed and dropping what was searched; None at the end.
+
+    A separator cut by the end of the buffer (``}`` then blanks, with or without the comma) is
+    remembered as a state rather than kept as text, so any run of blanks costs no memory.
+    """
+    pos, state = from_pos, 0  # state 1: after "}" and blanks; 2: after "}", blanks and ","
     while True:
-        m = _NEXT_ITEM.search(buf.text, pos)
-        if m:
-            return m.end()
-        pos = max(pos, len(buf.text) - 64)  # a separator may straddle the chunk boundary
+        text = buf.text
+        while state and pos < len(text):
+            blanks = _BLANKS.match(text, pos)
+            pos = blanks.end() if blanks else pos
+            if pos == len(text):
+                break
+            if state == 1 and text[pos] == ",":
+                state, pos = 2, pos + 1
+            elif state == 2 and text[pos] == "{":
+                return pos
+            else:
+                state = 0  # not a separator after all: search on from here
+        if not state:
+            m = _NEXT_ITEM.search(text, pos)
+            if m:
+                return m.end()
+            close = text.rfind("}", pos)
+            if close >= 0 and (tail := _PARTIAL_SEPARATOR.fullmatch(text, close + 1)):
+                state = 2 if tail.group(1) else 1
+            pos = len(text)
+        pos = buf.drop_before(pos)  # what was searched is not kept
         if not buf.fill():
             return None

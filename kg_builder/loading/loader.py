@@ -22,6 +22,7 @@ from neo4j import Driver, ManagedTransaction
 from neo4j.exceptions import (
     ClientError,
     DatabaseError,
+    DriverError,
     Neo4jError,
     ServiceUnavailable,
     SessionExpired,
@@ -29,7 +30,7 @@ from neo4j.exceptions import (
 )
 from tqdm import tqdm
 
-from kg_builder.core.errors import EmbeddingInputError, LoadInterruptedError
+from kg_builder.core.errors import EmbeddingInputError, KGBuilderError, LoadInterruptedError
 from kg_builder.core.key_info import KeyInfoKind
 from kg_builder.core.models import Origin, PostRecord, Rejection
 from kg_builder.core.relations import Relation, intention_id, normalise
@@ -60,6 +61,37 @@ SYSTEMIC_CODES: tuple[str, ...] = (
 
 class SystemicRefusal(Exception):
     """The graph or the embedder refused a batch for a reason that is not its records'."""
+
+
+def _systemic_code(exc: BaseException) -> str | None:
+    """The code of a graph refusal that is about the server, its access rules or miko itself."""
+    if isinstance(exc, Neo4jError) and exc.code and exc.code.startswith(SYSTEMIC_CODES):
+        return exc.code
+    return None
+
+
+def about_the_records(exc: BaseException) -> bool:
+    """Whether a batch's failure may be its records' fault, so that splitting the batch finds
+    them: a refusal by the graph (other than a systemic one) or the embedder, or anything raised
+    while a record's rows were made or sent (a value the driver cannot pack, a bug a record
+    triggers). Not: connectivity (the driver's errors, transient errors), systemic refusals,
+    miko's own errors about its set-up, or interrupts."""
+    if not isinstance(exc, Exception) or isinstance(exc, SystemicRefusal):
+        return False
+    if isinstance(exc, Neo4jError):
+        return isinstance(exc, ClientError | DatabaseError) and _systemic_code(exc) is None
+    if isinstance(exc, EmbeddingInputError):
+        return True
+    return not isinstance(exc, DriverError | KGBuilderError)
+
+
+def refusal_of(exc: BaseException) -> tuple[str, str]:
+    """(code, reason) of a record's refusal, for its rejection and the systemic check."""
+    if isinstance(exc, Neo4jError):
+        return exc.code or type(exc).__name__, exc.message or str(exc)
+    if isinstance(exc, EmbeddingInputError):
+        return type(exc).__name__, str(exc)
+    return type(exc).__name__, f"{type(exc).__name__}: {exc}"
 
 
 @dataclass
@@ -120,7 +152,8 @@ class LoadSummary:
             f"  input: posts by split {dict(q.posts_by_split)}; duplicate posts merged "
             f"{q.duplicate_posts} ({q.duplicate_label_conflicts} with differing labels); "
             f"image names shared across splits {q.shared_image_names}; missing relations "
-            f"{dict(q.missing_relations)}; template mismatches {dict(q.template_mismatches)}",
+            f"{dict(q.missing_relations)}; empty intentions {dict(q.empty_intentions)}; "
+            f"template mismatches {dict(q.template_mismatches)}",
             *([f"  {s.vectors}"] if s.vectors else []),
         ]
 
@@ -275,8 +308,10 @@ class GraphLoader:
             return None
         try:
             return self._prepare(records)
-        except EmbeddingInputError:
-            return None
+        except Exception as exc:
+            if about_the_records(exc):
+                return None
+            raise
 
     def _write_or_refused(self, batch: _Prepared | None, records: list[PostRecord],
                           summary: LoadSummary) -> list[PostRecord] | None:
@@ -286,11 +321,13 @@ class GraphLoader:
             return records
         try:
             self._write(batch, summary)
-        except (ClientError, DatabaseError) as exc:
-            if exc.code and exc.code.startswith(SYSTEMIC_CODES):
-                raise SystemicRefusal(f"the graph refused the load ({exc.code}: "
-                                      f"{(exc.message or '')[:300]})") from exc
-            return records
+        except Exception as exc:
+            if (code := _systemic_code(exc)) is not None:
+                raise SystemicRefusal(f"the graph refused the load ({code}: "
+                                      f"{refusal_of(exc)[1][:300]})") from exc
+            if about_the_records(exc):
+                return records
+            raise
         return None
 
     def _load_checked(self, records: list[PostRecord], summary: LoadSummary) -> None:
@@ -314,11 +351,12 @@ class GraphLoader:
         (code, reason) of each refusal."""
         try:
             self._load_batch(records, summary)
-        except (ClientError, DatabaseError, EmbeddingInputError) as exc:
-            code = exc.code if isinstance(exc, Neo4jError) and exc.code else type(exc).__name__
-            reason = exc.message if isinstance(exc, Neo4jError) and exc.message else str(exc)
-            if code.startswith(SYSTEMIC_CODES):
+        except Exception as exc:
+            code, reason = refusal_of(exc)
+            if _systemic_code(exc) is not None:
                 raise SystemicRefusal(f"the graph refused the load ({code}: {reason[:300]})") from exc
+            if not about_the_records(exc):
+                raise
             if len(records) == 1:
                 rec = records[0]
                 where = rec.origin or Origin(file="input")

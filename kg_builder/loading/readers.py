@@ -11,7 +11,6 @@ import ast
 import hashlib
 import json
 import os
-import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,24 +19,22 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from kg_builder.core.errors import ImageError, InputFormatError
+from kg_builder.core.errors import ImageError, InputFormatError, RelationError
 from kg_builder.core.models import (
+    EXTRA_KEY,
+    RESERVED_KEYS,
     ImageRef,
     IntentionRecord,
     KeyInfo,
     Origin,
     PostRecord,
     Rejection,
+    visible,
 )
-from kg_builder.core.paths import confined_file
+from kg_builder.core.paths import read_confined_file
 from kg_builder.core.relations import MIKO_KEY_TO_RELATION, Relation
-from kg_builder.loading.json_stream import BadElement, Element, iter_json_array
-
-# Extra scalar fields of a JSONL post become post properties: only plain lower-case names that
-# cannot overwrite the properties miko itself sets.
-EXTRA_KEY = re.compile(r"[a-z][a-z0-9_]{0,40}")
-RESERVED_KEYS = frozenset({"id", "text", "image", "source", "split", "key_info", "intentions",
-                           "embedding", "benchmark_labels", "extra", "origin"})
+from kg_builder.loading.json_stream import BadElement, Element, iter_json_array, json_loads
+from kg_builder.loading.lines import MAX_LINE_BYTES, OverlongLine, iter_lines, overlong_reason
 
 FORMATS: tuple[str, ...] = ("miko", "jsonl", "sarcasm")
 MIKO_KEYS = frozenset(MIKO_KEY_TO_RELATION)
@@ -56,6 +53,7 @@ class ReaderStats:
     duplicate_label_conflicts: int = 0
     shared_image_names: int = 0
     missing_relations: Counter[str] = field(default_factory=Counter)
+    empty_intentions: Counter[str] = field(default_factory=Counter)
     template_mismatches: Counter[str] = field(default_factory=Counter)
     warnings: list[Rejection] = field(default_factory=list)
 
@@ -68,6 +66,7 @@ class ReaderStats:
             "duplicate_label_conflicts": self.duplicate_label_conflicts,
             "shared_image_names": self.shared_image_names,
             "missing_relations": dict(self.missing_relations),
+            "empty_intentions": dict(self.empty_intentions),
             "template_mismatches": dict(self.template_mismatches),
             "warnings": len(self.warnings),
         }
@@ -81,6 +80,20 @@ def _errors(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def unexpected(exc: BaseException) -> str:
+    """The reason for a record whose processing raised something no check foresaw: every
+    exception of one record becomes that record's rejection, never the end of the load."""
+    if isinstance(exc, ValidationError):
+        return _errors(exc)
+    if isinstance(exc, RecursionError):
+        return "nested too deeply to be read"
+    if isinstance(exc, MemoryError):
+        return "too large to be read in memory"
+    text = str(exc)
+    return f"cannot be read ({type(exc).__name__}: {text[:300]})" if text else (
+        f"cannot be read ({type(exc).__name__})")
+
+
 def _post_stem(raw: dict[str, Any]) -> str | None:
     """The MIKO post's own name: its image's file stem, else a digest of its text."""
     image, text = raw.get("image"), raw.get("text")
@@ -91,10 +104,21 @@ def _post_stem(raw: dict[str, Any]) -> str | None:
     return None
 
 
+def _safe_stem(raw: Any) -> str | None:
+    try:
+        return _post_stem(raw) if isinstance(raw, dict) else None
+    except Exception:  # the record is rejected by its own validation
+        return None
+
+
 def _content_key(record: PostRecord) -> bytes:
     parts = [record.text, record.image.file if record.image and record.image.file else ""]
     parts.extend(f"{i.relation.value}\x1e{i.text}" for i in record.intentions)
     return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).digest()
+
+
+def _is_label(value: Any) -> bool:
+    return type(value) is int and value in (0, 1)
 
 
 class MikoReader:
@@ -129,8 +153,8 @@ class MikoReader:
         for path, split in self.files():
             occurrences: Counter[str] = Counter()
             for element in iter_json_array(path):
-                if isinstance(element, Element) and isinstance(element.value, dict):
-                    stem = _post_stem(element.value)
+                if isinstance(element, Element):
+                    stem = _safe_stem(element.value)
                     if stem is not None:
                         occurrences[stem] += 1
             held: dict[str, tuple[bytes, PostRecord, int]] = {}  # stem -> (key, first, seen)
@@ -140,8 +164,12 @@ class MikoReader:
                     yield Rejection(file=str(path), line=element.line, item=element.index,
                                     reason=element.reason)
                     continue
-                stem = _post_stem(element.value) if isinstance(element.value, dict) else None
-                result = self._record(path, split, element, stem)
+                stem = _safe_stem(element.value)
+                try:
+                    result = self._record(path, split, element, stem)
+                except Exception as exc:  # whatever no check foresaw: this record only
+                    result = Rejection(file=str(path), line=element.line, item=element.index,
+                                       reason=unexpected(exc))
                 if isinstance(result, Rejection):
                     self.stats.rejected += 1
                     yield result
@@ -209,18 +237,19 @@ class MikoReader:
         if not isinstance(raw, dict):
             return reject(f"expected a JSON object, got {type(raw).__name__}")
         text = raw.get("text")
-        if not isinstance(text, str) or not text.strip():
+        if not isinstance(text, str) or not visible(text):
             return reject("missing or empty 'text'")
         image = raw.get("image")
         if image is not None and not isinstance(image, str):
             return reject("'image' must be a file name")
         labels = raw.get("intention_labels")
         if labels is not None and (
-            not isinstance(labels, list) or len(labels) != 10
-            or any(v not in (0, 1) or isinstance(v, bool) for v in labels)
+            not isinstance(labels, list) or len(labels) != len(MIKO_KEYS)
+            or not all(_is_label(v) for v in labels)
         ):
-            return reject("'intention_labels' must be a list of ten 0/1 values")
+            return reject("'intention_labels' must be a list of ten integers 0 or 1")
         intentions: list[dict[str, Any]] = []
+        empty: list[Relation] = []
         raw_int = raw.get("intentions")
         if raw_int is not None:
             if not isinstance(raw_int, dict):
@@ -233,8 +262,13 @@ class MikoReader:
                 if sentence is None:
                     self.stats.missing_relations[relation.value] += 1
                     continue
-                if not isinstance(sentence, str) or not sentence.strip():
-                    return reject(f"'{key}' must be a non-empty sentence")
+                if not isinstance(sentence, str):
+                    return reject(f"'{key}' must be a sentence (a string)")
+                if not visible(sentence):
+                    # A quirk of the public release (label 0): no sentence, so no intention
+                    # and no reference; the post keeps the relations it has.
+                    empty.append(relation)
+                    continue
                 label = labels[MIKO_KEY_INDEX[key]] if labels else None
                 intentions.append({  # no per-intention source: the post's is theirs
                     "relation": relation, "text": sentence, "label": label,
@@ -252,68 +286,92 @@ class MikoReader:
         for intent in record.intentions:
             if not intent.tail_and_match[1]:
                 self.stats.template_mismatches[intent.relation.value] += 1
+        for relation in empty:  # counted once the post is kept
+            self.stats.empty_intentions[relation.value] += 1
         return record
+
+
+def _lines(path: Path, max_line_bytes: int, reject: Any) -> Iterator[tuple[int, bytes] | Rejection]:
+    """The non-blank lines of a file with their numbers; an overlong line as its rejection."""
+    with path.open("rb") as fh:
+        for lineno, line in iter_lines(fh, max_line_bytes):
+            if isinstance(line, OverlongLine):
+                yield reject(lineno, overlong_reason(line, max_line_bytes))
+            elif line.strip():
+                yield lineno, line
 
 
 class JsonlReader:
     """One JSON object per line: ``{"id", "text", "image"?, "source"?, "key_info"?, "intentions"?}``.
 
     ``image`` is a path relative to ``images_dir`` (default: the file's folder). ``intentions``
-    is a list of ``{"relation", "text", ...}`` or an object ``{relation: sentence}``.
+    is a list of ``{"relation", "text", ...}`` or an object ``{relation: sentence}``. Lines are
+    read in bounded memory: one over ``max_line_bytes`` is rejected without being held.
     """
 
-    def __init__(self, path: Path, source: str | None = None, images_dir: Path | None = None) -> None:
+    def __init__(self, path: Path, source: str | None = None, images_dir: Path | None = None,
+                 max_line_bytes: int = MAX_LINE_BYTES) -> None:
         self.path = Path(path)
         self.source = source or self.path.stem
         self.images_dir = images_dir or self.path.parent
+        self.max_line_bytes = max_line_bytes
         self.stats = ReaderStats()
+
+    def _reject(self, lineno: int, reason: str) -> Rejection:
+        return Rejection(file=str(self.path), line=lineno, reason=reason)
 
     def __iter__(self) -> Iterator[ReadItem]:
         if not self.path.is_file():
             raise InputFormatError(f"{self.path}: no such file; pass a JSONL file of posts")
         seen: set[str] = set()
-        with self.path.open("rb") as fh:
-            for lineno, raw_line in enumerate(fh, start=1):
-                if not raw_line.strip():
-                    continue
-                result = self._record(lineno, raw_line)
-                if isinstance(result, PostRecord):
-                    if result.id in seen:
-                        result = Rejection(
-                            file=str(self.path), line=lineno,
-                            reason=f"duplicate post id {result.id!r} (first occurrence kept)",
-                        )
-                        self.stats.duplicate_posts += 1
-                    else:
-                        seen.add(result.id)
-                if isinstance(result, Rejection):
-                    self.stats.rejected += 1
+        for line in _lines(self.path, self.max_line_bytes, self._reject):
+            result: ReadItem
+            if isinstance(line, Rejection):
+                result, lineno = line, line.line or 0
+            else:
+                lineno, raw_line = line
+                try:
+                    result = self._record(lineno, raw_line)
+                except Exception as exc:  # whatever no check foresaw: this record only
+                    result = self._reject(lineno, unexpected(exc))
+            if isinstance(result, PostRecord):
+                if result.id in seen:
+                    result = self._reject(
+                        lineno, f"duplicate post id {result.id!r} (first occurrence kept)")
+                    self.stats.duplicate_posts += 1
                 else:
-                    self.stats.records += 1
-                    self.stats.posts_by_split[result.split or self.source] += 1
-                yield result
+                    seen.add(result.id)
+            if isinstance(result, Rejection):
+                self.stats.rejected += 1
+            else:
+                self.stats.records += 1
+                self.stats.posts_by_split[result.split or self.source] += 1
+            yield result
 
     def _record(self, lineno: int, raw_line: bytes) -> ReadItem:
         def reject(reason: str) -> Rejection:
-            return Rejection(file=str(self.path), line=lineno, reason=reason)
+            return self._reject(lineno, reason)
 
         try:
-            obj = json.loads(raw_line.decode("utf-8"))
+            obj = json_loads(raw_line.decode("utf-8"))
         except UnicodeDecodeError as exc:
             return reject(f"not UTF-8 ({exc.reason} at byte {exc.start})")
         except json.JSONDecodeError as exc:
             return reject(f"invalid JSON: {exc.msg} at column {exc.colno}")
+        except ValueError as exc:  # the parse hooks: NaN, Infinity, numbers too long
+            return reject(f"invalid JSON: {exc}")
         if not isinstance(obj, dict):
             return reject(f"expected a JSON object, got {type(obj).__name__}")
-        if "id" not in obj or not isinstance(obj["id"], str | int) or str(obj["id"]).strip() == "":
-            return reject("missing 'id' (a non-empty string or integer)")
+        post_id = obj.get("id")
+        if type(post_id) is int:
+            post_id = str(post_id)  # an integer id is the post of its decimal digits
+        if not isinstance(post_id, str):
+            return reject("'id' must be a JSON string (or an integer)"
+                          + ("" if "id" in obj else ": missing 'id'"))
         image = None
         img = obj.get("image")
         if isinstance(img, dict):
-            try:
-                image = ImageRef.model_validate(img)
-            except ValidationError as exc:
-                return reject(_errors(exc))
+            image = ImageRef.model_validate(img)
         elif isinstance(img, str) and img:
             found = self._image(img, lineno)
             if isinstance(found, Rejection):
@@ -323,37 +381,43 @@ class JsonlReader:
             return reject("'image' must be a path or an object")
         intentions: list[IntentionRecord] = []
         raw_int = obj.get("intentions") or []
-        try:
-            if isinstance(raw_int, dict):
-                raw_int = [{"relation": k, "text": v} for k, v in raw_int.items()]
-            if not isinstance(raw_int, list):
-                return reject("'intentions' must be a list or an object")
-            for n, item in enumerate(raw_int):
-                if not isinstance(item, dict) or "relation" not in item:
-                    return reject(f"intentions[{n}]: expected an object with 'relation' and 'text'")
-                item = dict(item)
-                try:
-                    item["relation"] = Relation.parse(str(item["relation"]))
-                except Exception as exc:  # RelationError
-                    return reject(f"intentions[{n}]: {exc}")
-                item.setdefault("source", obj.get("source") or self.source)
+        if isinstance(raw_int, dict):
+            raw_int = [{"relation": k, "text": v} for k, v in raw_int.items()]
+        if not isinstance(raw_int, list):
+            return reject("'intentions' must be a list or an object")
+        source = obj.get("source")
+        if source is not None and not isinstance(source, str):
+            return reject("'source' must be a string")
+        source = source or self.source
+        for n, item in enumerate(raw_int):
+            if not isinstance(item, dict) or "relation" not in item:
+                return reject(f"intentions[{n}]: expected an object with 'relation' and 'text'")
+            item = dict(item)
+            try:
+                item["relation"] = Relation.parse(item["relation"])
+            except RelationError as exc:
+                return reject(f"intentions[{n}]: {exc}")
+            item.setdefault("source", source)
+            try:
                 rec = IntentionRecord.model_validate(item)
-                if not rec.tail_and_match[1]:
-                    self.stats.template_mismatches[rec.relation.value] += 1
-                intentions.append(rec)
-            key_info = KeyInfo.model_validate(obj["key_info"]) if obj.get("key_info") else None
-            text = obj.get("text")
-            if not isinstance(text, str):
-                return reject("missing 'text' (a string)")
-            nested = obj.get("extra") or {}  # as `miko build` writes them
-            if not isinstance(nested, dict):
-                return reject("'extra' must be an object of scalar values")
-            extra = {k: v for k, v in [*obj.items(), *nested.items()]
-                     if k not in RESERVED_KEYS and EXTRA_KEY.fullmatch(k)
-                     and isinstance(v, str | int | float | bool)}
+            except ValidationError as exc:
+                return reject(f"intentions[{n}]: {_errors(exc)}")
+            if not rec.tail_and_match[1]:
+                self.stats.template_mismatches[rec.relation.value] += 1
+            intentions.append(rec)
+        key_info = KeyInfo.model_validate(obj["key_info"]) if obj.get("key_info") else None
+        text = obj.get("text")
+        if not isinstance(text, str):
+            return reject("missing 'text' (a string)")
+        nested = obj.get("extra") or {}  # as `miko build` writes them
+        if not isinstance(nested, dict):
+            return reject("'extra' must be an object of scalar values")
+        extra = {k: v for k, v in [*obj.items(), *nested.items()]
+                 if k not in RESERVED_KEYS and EXTRA_KEY.fullmatch(k)
+                 and isinstance(v, str | int | float | bool)}
+        try:
             return PostRecord(
-                id=str(obj["id"]), text=text,
-                source=str(obj.get("source") or self.source), split=obj.get("split"),
+                id=post_id, text=text, source=source, split=obj.get("split"),
                 benchmark_labels=obj.get("benchmark_labels"),
                 image=image, key_info=key_info, intentions=intentions, extra=extra,
                 origin=Origin(file=str(self.path), line=lineno),
@@ -363,75 +427,88 @@ class JsonlReader:
 
     def _image(self, rel: str, lineno: int) -> ImageRef | Rejection:
         """The image by content hash; a path leading outside the images folder (or to a
-        non-file, or too big) rejects the record; a missing or unreadable file is a warning and
-        the image is kept by file name."""
+        non-file, a hard link, or too big) rejects the record; a missing or unreadable file is
+        a warning and the image is kept by file name. The path is checked as a stored value
+        (cleaned, at most 1,024 characters) before the file system sees it."""
         try:
-            path = confined_file(self.images_dir, rel)
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            named = ImageRef(file=rel)
+        except ValidationError as exc:
+            return self._reject(lineno, f"image: {_errors(exc)}")
+        try:
+            digest = hashlib.sha256(read_confined_file(self.images_dir, rel)).hexdigest()
         except ImageError as exc:
-            return Rejection(file=str(self.path), line=lineno, reason=str(exc))
+            return self._reject(lineno, str(exc))
         except OSError as exc:
-            self.stats.warnings.append(Rejection(
-                file=str(self.path), line=lineno,
-                reason=f"image {rel!r} not readable in {self.images_dir} ({exc.strerror}); kept "
-                       "by file name",
-            ))
-            return ImageRef(file=rel)
-        return ImageRef(file=rel, sha256=digest)
+            self.stats.warnings.append(self._reject(lineno, (
+                f"image {rel!r} not readable in {self.images_dir} "
+                f"({exc.strerror or type(exc).__name__}); kept by file name")))
+            return named
+        return ImageRef(file=named.file, sha256=digest)
 
 
 class SarcasmReader:
     """The Twitter sarcasm text format: one Python literal list per line.
 
     ``['<tweet id>', '<text>', <label>]`` (train) or ``[id, text, hashtag label, human label]``
-    (valid). Parsed with ``ast.literal_eval``; nothing is evaluated.
+    (valid). Parsed with ``ast.literal_eval``; nothing is evaluated. Lines are read in bounded
+    memory, as in ``JsonlReader``.
     """
 
-    def __init__(self, path: Path, source: str = "twitter_sarcasm") -> None:
+    def __init__(self, path: Path, source: str = "twitter_sarcasm",
+                 max_line_bytes: int = MAX_LINE_BYTES) -> None:
         self.path = Path(path)
         self.source = source
+        self.max_line_bytes = max_line_bytes
         self.stats = ReaderStats()
+
+    def _reject(self, lineno: int, reason: str) -> Rejection:
+        return Rejection(file=str(self.path), line=lineno, reason=reason)
 
     def __iter__(self) -> Iterator[ReadItem]:
         if not self.path.is_file():
             raise InputFormatError(f"{self.path}: no such file; pass train.txt or valid.txt")
         split = self.path.stem
         seen: set[str] = set()
-        with self.path.open("rb") as fh:
-            for lineno, raw_line in enumerate(fh, start=1):
-                if not raw_line.strip():
+        for line in _lines(self.path, self.max_line_bytes, self._reject):
+            result: ReadItem
+            if isinstance(line, Rejection):
+                result, lineno = line, line.line or 0
+            else:
+                lineno, raw_line = line
+                try:
+                    result = self._record(lineno, raw_line, split)
+                except Exception as exc:  # whatever no check foresaw: this record only
+                    result = self._reject(lineno, unexpected(exc))
+            if isinstance(result, PostRecord):
+                if result.id in seen:
+                    self.stats.duplicate_posts += 1
                     continue
-                result = self._record(lineno, raw_line, split)
-                if isinstance(result, PostRecord):
-                    if result.id in seen:
-                        self.stats.duplicate_posts += 1
-                        continue
-                    seen.add(result.id)
-                    self.stats.records += 1
-                    self.stats.posts_by_split[split] += 1
-                else:
-                    self.stats.rejected += 1
-                yield result
+                seen.add(result.id)
+                self.stats.records += 1
+                self.stats.posts_by_split[split] += 1
+            else:
+                self.stats.rejected += 1
+            yield result
 
     def _record(self, lineno: int, raw_line: bytes, split: str) -> ReadItem:
         def reject(reason: str) -> Rejection:
-            return Rejection(file=str(self.path), line=lineno, reason=reason)
+            return self._reject(lineno, reason)
 
         try:
             value = ast.literal_eval(raw_line.decode("utf-8").strip())
         except UnicodeDecodeError as exc:
             return reject(f"not UTF-8 ({exc.reason} at byte {exc.start})")
-        except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError) as exc:
             return reject(f"not a Python literal list: {type(exc).__name__}")
         if (
             not isinstance(value, list) or len(value) not in (3, 4)
             or not isinstance(value[0], str) or not isinstance(value[1], str)
-            or not all(isinstance(v, int) and v in (0, 1) for v in value[2:])
+            or not all(_is_label(v) for v in value[2:])
         ):
             return reject("expected ['<tweet id>', '<text>', <0/1 label>(, <0/1 label>)]")
         tweet_id = value[0].strip()
-        if not tweet_id.isdigit():
-            return reject(f"tweet id {tweet_id!r} is not numeric")
+        if not (tweet_id.isascii() and tweet_id.isdigit()):
+            return reject(f"tweet id {tweet_id[:40]!r} is not numeric")
         extra: dict[str, str | int | float | bool] = {"sarcasm_label": value[2]}
         if len(value) == 4:
             extra["sarcasm_human_label"] = value[3]

@@ -3,9 +3,11 @@
 For every post of the run that the release also holds (matched by normalised post text) and
 every relation whose reference the annotators kept (label 1), the generated intention's tail is
 scored against the reference's tail — both cut by ``split_tail``, the function the loader uses.
-A missing or empty answer scores 0 and is counted. Beside the model's row, on the same pairs:
-a constant answer per relation (the most frequent kept reference tail of that relation among the
-other posts) and the kept reference of a random other post of the same relation.
+A missing or empty answer scores 0 and is counted. An empty reference sentence (a quirk of the
+public release) is no reference: that relation of that post is not scored, and it is counted.
+Beside the model's row, on the same pairs: a constant answer per relation (the most frequent kept
+reference tail of that relation among the other posts) and the kept reference of a random other
+post of the same relation.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import numpy as np
 from kg_builder.core.errors import InputFormatError
 from kg_builder.core.models import PostRecord, Rejection
 from kg_builder.core.relations import Relation, normalise
-from kg_builder.loading.readers import JsonlReader, MikoReader, ReadItem
+from kg_builder.loading.readers import JsonlReader, MikoReader, ReaderStats, ReadItem
 from kg_builder.quality.bertscore import BERTScorer
 
 BASELINES = ("constant", "random_reference")
@@ -47,6 +49,7 @@ class EvalReport:
     pairs: list[Pair]
     rejected: list[Rejection]
     unmatched_posts: int
+    empty_references: int = 0
 
     def relation_scores(self, which: str = "model") -> dict[str, dict[str, float | int]]:
         out: dict[str, dict[str, float | int]] = {}
@@ -73,7 +76,8 @@ class EvalReport:
                                "average": self.average(rel)}
         return {"backbone": self.backbone, "posts": self.posts, "relations": relations,
                 "average": self.average(relations), "baselines": baselines,
-                "unmatched_posts": self.unmatched_posts, "rejected": len(self.rejected)}
+                "unmatched_posts": self.unmatched_posts, "rejected": len(self.rejected),
+                "empty_references": self.empty_references}
 
     def verdict(self) -> str:
         data = self.as_dict()
@@ -122,6 +126,8 @@ def evaluate(run: Iterable[ReadItem], references: Iterable[ReadItem], scorer: BE
             key = _post_key(item)
             refs.setdefault(key, {}).update(kept)
             by_text[normalise(item.text)].append(key)
+    stats = getattr(references, "stats", None)
+    empty = sum(stats.empty_intentions.values()) if isinstance(stats, ReaderStats) else 0
     if not refs:
         raise InputFormatError("the reference file holds no kept intention (label 1); pass a "
                                "MIKO release file with intentions, such as train.json")
@@ -152,7 +158,7 @@ def evaluate(run: Iterable[ReadItem], references: Iterable[ReadItem], scorer: BE
         f1 = scorer.score(cands, references_).f1
         for pair, value in zip(pairs, f1, strict=True):
             pair.f1[name] = float(value)
-    return EvalReport(scorer.name, len(answers), pairs, rejected, unmatched)
+    return EvalReport(scorer.name, len(answers), pairs, rejected, unmatched, empty)
 
 
 def _post_key(post: PostRecord) -> str:

@@ -57,8 +57,11 @@ def test_oversized_and_invalid_fields_reject_only_their_record(tmp_path: Path) -
 
 def test_a_fifty_megabyte_text_is_refused_without_being_embedded(tmp_path: Path) -> None:
     ids, rejected = read(tmp_path / "big.jsonl", [{"id": "big", "text": "word " * 10_000_000},
+                                                   {"id": "long", "text": "word " * 20_000},
                                                    {"id": "ok", "text": "fine"}])
-    assert ids == ["ok"] and "at most 10000 characters" in rejected[1]
+    assert ids == ["ok"]
+    assert "line is 50,000,025 bytes, over the limit of 1,048,576" in rejected[1]
+    assert "at most 10000 characters" in rejected[2]
 
 
 def test_images_only_from_the_images_folder(tmp_path: Path) -> None:

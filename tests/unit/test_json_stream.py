@@ -78,3 +78,67 @@ def test_memory_is_bounded_by_the_chunk_not_the_file(tmp_path: Path) -> None:
         tracemalloc.stop()
     assert count == 20_000
     assert peak < 2_000_000, f"peak {peak:,} bytes while reading a {path.stat().st_size:,}-byte file"
+
+
+@pytest.mark.parametrize("chunk", [3, 64, 1 << 20])
+def test_values_json_has_not_or_neo4j_cannot_store_are_bad_elements(tmp_path: Path,
+                                                                    chunk: int) -> None:
+    path = tmp_path / "a.json"
+    bad = ['{"n": NaN}', '{"n": -Infinity}', '{"n": Infinity}', '{"n": 1e400}',
+           '{"n": ' + "9" * 4301 + "}", '{"n": ' + "[" * 100_000 + "]" * 100_000 + "}"]
+    text = "[\n" + ",\n".join(f'{{"ok": {n}}},\n{b}' for n, b in enumerate(bad)) + ',\n{"ok": 9}\n]'
+    path.write_text(text)
+    items = list(iter_json_array(path, chunk_chars=chunk))
+    assert [i.value for i in items if isinstance(i, Element)] == [
+        {"ok": n} for n in [*range(len(bad)), 9]]
+    reasons = [(i.line, i.reason) for i in items if isinstance(i, BadElement)]
+    assert [line for line, _ in reasons] == [3, 5, 7, 9, 11, 13]
+    assert "NaN is not a JSON number" in reasons[0][1]
+    assert "-Infinity is not a JSON number" in reasons[1][1]
+    assert "Infinity is not a JSON number" in reasons[2][1]
+    assert "1e400 is too large" in reasons[3][1]
+    assert "4,301 digits (more than 4,300)" in reasons[4][1]
+    assert "nested too deeply" in reasons[5][1]
+
+
+def test_json_loads_refuses_the_same(tmp_path: Path) -> None:
+    from kg_builder.loading.json_stream import json_loads
+
+    assert json_loads(' {"a": [1, 2.5, "x", null, true]} \n') == {"a": [1, 2.5, "x", None, True]}
+    assert json_loads(str(2**64)) == 2**64  # (refused where it would be stored: see the models)
+    for text, why in (("NaN", "NaN"), ("[Infinity]", "Infinity"), ("-1e999", "too large"),
+                      ("1" * 4301, "4,301 digits")):
+        with pytest.raises(ValueError, match=why):
+            json_loads(text)
+    with pytest.raises(json.JSONDecodeError, match="Extra data"):
+        json_loads('{"a": 1} {"b": 2}')
+
+
+@pytest.mark.parametrize("chunk", [2, 5, 1 << 20])
+def test_a_bad_element_is_skipped_across_any_run_of_blanks(tmp_path: Path, chunk: int) -> None:
+    """The separator after a bad element may be cut anywhere by the buffer's end: the next
+    element is still found, and the blanks skipped are not kept."""
+    path = tmp_path / "a.json"
+    blanks = " \n" * 3000
+    path.write_text('[{"a": 1}, {"b": 2,, "x": 3}' + blanks + "," + blanks + '{"c": 3},'
+                    + blanks + '{"d": NaN}' + blanks + ', {"e": 5}]')
+    items = list(iter_json_array(path, chunk_chars=chunk))
+    assert [i.value for i in items if isinstance(i, Element)] == [{"a": 1}, {"c": 3}, {"e": 5}]
+    assert [i.line for i in items if isinstance(i, Element)] == [1, 6001, 12001]
+    assert [i.index for i in items if isinstance(i, BadElement)] == [1, 3]
+
+
+def test_memory_is_bounded_for_a_huge_bad_element_and_huge_blanks(tmp_path: Path) -> None:
+    path = tmp_path / "big.json"
+    with path.open("w") as fh:
+        fh.write('[{"a": 1}, {"b": "' + "x" * 20_000_000 + '"},' + " " * 20_000_000
+                 + '{"c": 3}, ' + " " * 20_000_000 + '{"d": 4}]')
+    tracemalloc.start()
+    try:
+        items = list(iter_json_array(path, chunk_chars=1 << 16, max_item_chars=1 << 16))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert [i.value for i in items if isinstance(i, Element)] == [{"a": 1}, {"c": 3}, {"d": 4}]
+    assert isinstance(items[1], BadElement) and "larger than 65,536 characters" in items[1].reason
+    assert peak < 2_000_000, f"peak {peak:,} bytes while reading a {path.stat().st_size:,}-byte file"
