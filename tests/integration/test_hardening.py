@@ -104,26 +104,51 @@ def test_the_api_refuses_big_bodies_long_strings_and_costly_queries(
         assert "over the limit of 10,000" in costly["errors"][0]["message"]
 
 
-def test_requests_over_the_concurrency_limit_get_503_at_once(
+def test_requests_over_the_concurrency_limit_wait_then_get_503(
     driver: Any, settings: Any, embedder: Any
 ) -> None:
-    app = create_app(settings.model_copy(update={"api_max_concurrent": 1}),
-                     embedder=SlowEmbedder(embedder, 1.5))
+    """Past MIKO_API_MAX_CONCURRENT a request waits in the queue (here at most 0.3 s) and is
+    answered if a slot frees in time, else gets 503 with Retry-After; with no queue, at once."""
     query = {"query": '{ searchPosts(text: "slow", k: 1) { score } }'}
+    for queue, wait_s in ((8, 0.3), (0, 5.0)):
+        app = create_app(settings.model_copy(update={
+            "api_max_concurrent": 1, "api_queue_size": queue, "api_queue_wait_s": wait_s}),
+            embedder=SlowEmbedder(embedder, 1.5))
+        with TestClient(app) as client:
+            first: dict[str, Any] = {}
+
+            def hold(client: TestClient = client, first: dict[str, Any] = first) -> None:
+                first["status"] = client.post("/graphql", json=query).status_code
+
+            thread = threading.Thread(target=hold)
+            thread.start()
+            time.sleep(0.5)
+            started = time.perf_counter()
+            busy = client.post("/graphql", json=query)
+            waited = time.perf_counter() - started
+            assert (0.25 < waited < 1.0) if queue else waited < 0.25, waited
+            assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
+            assert busy.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+            assert client.get("/healthz").status_code == 200  # health checks are never refused
+            thread.join()
+            assert first["status"] == 200
+
+
+def test_a_queued_request_is_answered_when_a_slot_frees_in_time(
+    driver: Any, settings: Any, embedder: Any
+) -> None:
+    app = create_app(settings.model_copy(update={"api_max_concurrent": 1, "api_queue_wait_s": 5}),
+                     embedder=SlowEmbedder(embedder, 0.6))
     with TestClient(app) as client:
-        first: dict[str, Any] = {}
-        thread = threading.Thread(target=lambda: first.update(
-            status=client.post("/graphql", json=query).status_code))
-        thread.start()
-        time.sleep(0.5)
-        started = time.perf_counter()
-        busy = client.post("/graphql", json=query)
-        assert time.perf_counter() - started < 0.5
-        assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
-        assert busy.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
-        assert client.get("/healthz").status_code == 200  # health checks are never refused
-        thread.join()
-        assert first["status"] == 200
+        statuses: list[int] = []
+        threads = [threading.Thread(target=lambda n=n: statuses.append(client.post(
+            "/graphql", json={"query": f'{{ searchPosts(text: "queued {n}", k: 1) {{ score }} }}'}
+        ).status_code)) for n in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert statuses == [200, 200, 200]
 
 
 def test_readiness_is_false_while_one_of_our_indexes_is_missing(
