@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from kg_builder.core.errors import KGBuilderError
 from kg_builder.core.key_info import KeyInfoKind
-from kg_builder.core.models import Origin, PostRecord, Rejection
+from kg_builder.core.models import Origin, PostRecord, Rejection, checked_scalar
 from kg_builder.core.relations import Relation, intention_id, normalise
 from kg_builder.core.settings import Settings
 from kg_builder.embeddings.base import Embedder
@@ -347,6 +347,8 @@ class BulkLoader:
 
         for rec, vec in zip(records, post_vectors, strict=True):
             extra = sorted(rec.extra.items())
+            for _, value in extra:  # one value the importer cannot take would fail the import
+                checked_scalar(value)
             name = "posts" + "".join(f"-{k}.{_type_of(v)}" for k, v in extra)
             header = ["id:ID(Post)", "text", "source", "split", "benchmark_labels:long[]",
                       "embedding:float[]", *(f"{k}:{_type_of(v)}" for k, v in extra)]

@@ -202,7 +202,11 @@ def _elements(path: Path, buf: _Buffer, max_item_chars: int) -> Iterator[Element
                                           and buf.text[end] not in _AFTER_SCALAR))
                     and len(buf.text) - pos <= max_item_chars and buf.fill()):
                 continue  # a number cut by the chunk's end ("15" of "1.5e3"): read on
-            yield Element(index, buf.line(pos), value)
+            if end - pos > max_item_chars:  # complete, but over the limit all the same
+                yield BadElement(index, buf.line(pos),
+                                 f"element larger than {max_item_chars:,} characters")
+            else:
+                yield Element(index, buf.line(pos), value)
             pos = end
             break
         index += 1

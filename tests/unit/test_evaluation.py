@@ -141,3 +141,28 @@ def test_our_bertscore_matches_the_bert_score_package(scorer: BERTScorer, releas
     diff = abs(theirs.numpy() - ours)
     assert len(cands) > 300
     assert diff.max() < 0.005 and diff.mean() < 0.0005, (diff.max(), diff.mean())
+
+
+def test_an_empty_reference_is_no_reference_and_is_counted(scorer: BERTScorer, release: Any,
+                                                           tmp_path: Path) -> None:
+    """The public release has posts whose intention sentence is "" (label 0): such a post is
+    scored on the relations it has a kept reference for, and the empty ones are counted."""
+    _, posts = release
+    quirky = [dict(p) for p in posts]
+    quirky[0] = dict(quirky[0], intentions=dict(quirky[0]["intentions"], **{"Intention 1": ""}),
+                     intention_labels=[0, *quirky[0]["intention_labels"][1:]])
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps(quirky), encoding="utf-8")
+    report = evaluate(MikoReader(path), MikoReader(path), scorer)
+    assert report.rejected == [] and report.empty_references == 1
+    assert report.posts == POSTS
+    first = [p for p in report.pairs if p.post_id == f"miko:train:{Path(quirky[0]['image']).stem}"]
+    kept = {rel for n, (key, rel) in enumerate(MIKO_KEY_TO_RELATION.items())
+            if quirky[0]["intention_labels"][n] == 1 and key in quirky[0]["intentions"]}
+    assert {p.relation for p in first} == kept and Relation.X_WANT not in kept
+    assert all(p.f1["model"] > 0.999 for p in first)
+    result = CliRunner().invoke(main, ["eval", str(path), "--references", str(path),
+                                       "--json", "-"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["empty_references"] == 1 and data["rejected"] == 0

@@ -50,6 +50,18 @@ def test_oversized_element_is_refused_without_reading_on(tmp_path: Path) -> None
     assert isinstance(items[1], Element) and items[1].value == {"b": 1}
 
 
+@pytest.mark.parametrize("chunk", [100, 1 << 20])
+def test_the_element_limit_is_exact(tmp_path: Path, chunk: int) -> None:
+    """An element is refused one character over the limit even when it fits in the buffer."""
+    path = tmp_path / "a.json"
+    at = '{"a": "' + "x" * (1000 - 9) + '"}'
+    assert len(at) == 1000
+    path.write_text("[" + at + ", " + at.replace('"}', 'y"}') + ', {"b": 1}]')
+    items = list(iter_json_array(path, chunk_chars=chunk, max_item_chars=1000))
+    assert isinstance(items[0], Element) and isinstance(items[2], Element)
+    assert isinstance(items[1], BadElement) and "larger than 1,000 characters" in items[1].reason
+
+
 def test_unterminated_array_and_not_an_array(tmp_path: Path) -> None:
     path = tmp_path / "a.json"
     path.write_text('[{"a": 1},')

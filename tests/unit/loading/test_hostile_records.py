@@ -13,86 +13,8 @@ import pytest
 
 from kg_builder.core.models import PostRecord, Rejection
 from kg_builder.core.relations import Relation
-from kg_builder.loading import readers
 from kg_builder.loading.readers import JsonlReader, MikoReader, SarcasmReader
-
-EXPANDS = "\ufb2c"  # one character, three once NFC-normalised
-WANT = "After posting this Tweet, the user wants to rest."
-DEEP = "[" * 100_000 + "]" * 100_000
-
-
-def line(**fields: Any) -> str:
-    return json.dumps({"id": "bad", "text": "a post", **fields})
-
-
-def raw(fields: str) -> str:
-    return '{"id": "bad", "text": "a post", ' + fields + "}"
-
-
-# (finding of issue #27, the bad JSONL line, what its rejection says)
-BAD_LINES: list[tuple[str, str, str]] = [
-    # 8: one bad value ends nothing
-    ("number of 4,301 digits", raw('"count": ' + "7" * 4301), "4,301 digits (more than 4,300)"),
-    ("number of 5,000 digits in an ignored field", raw('"Count": -' + "7" * 5000), "5,000 digits"),
-    ("integer 2^64", line(count=2**64), "outside Neo4j's signed 64-bit range"),
-    ("integer 2^63", line(count=2**63), "outside Neo4j's signed 64-bit range"),
-    ("integer -2^63-1", line(count=-(2**63) - 1), "outside Neo4j's signed 64-bit range"),
-    ("integer 2^64 as a label", line(intentions=[{"relation": "xWant", "text": WANT,
-                                                  "label": 2**64}]), "label"),
-    ("integer 2^64 as a benchmark label", line(benchmark_labels=[2**64] + [0] * 9),
-     "benchmark_labels"),
-    ("NUL in the image path", line(image="cat\u0000.jpg"), "image: file: Value error, contains a NUL"),
-    ("lone surrogate in the image path", raw('"image": "cat\\ud800.jpg"'), "image: file:"),
-    ("image path of 1,025 characters", line(image="a" * 1021 + ".jpg"), "at most 1024 characters"),
-    # 9: limits on what is stored
-    ("id of 512 characters, 1,536 once NFC", line(id=EXPANDS * 512),
-     "id: Value error, should have at most 512 characters once normalised (it has 1,536)"),
-    ("text of 10,000 characters, 30,000 once NFC", line(text=EXPANDS * 10_000),
-     "text: Value error, should have at most 10000 characters once normalised (it has 30,000)"),
-    ("image path of 400 characters, 1,200 once NFC", line(image=EXPANDS * 400),
-     "at most 1024 characters once normalised"),
-    # 11: the contract as the README says it
-    ("id of control characters", line(id="\u0001\u0002\u0003"), "id: Value error, has no visible"),
-    ("id of zero-width characters", line(id="\u200b\u2060"), "id: Value error, has no visible"),
-    ("text of zero-width characters", line(text="\u200b\u200c\u200d\ufeff"),
-     "text: Value error, has no visible"),
-    ("sentence of zero-width characters", line(intentions={"xWant": "\u200b \u200b"}),
-     "intentions[0]: text: Value error, has no visible"),
-    ("relation 'x-w-a-n-t !!'", line(intentions={"x-w-a-n-t !!": WANT}),
-     "unknown relation 'x-w-a-n-t !!'"),
-    ("relation '9xWant9'", line(intentions={"9xWant9": WANT}), "unknown relation '9xWant9'"),
-    ("relation ['xWant']", line(intentions=[{"relation": ["xWant"], "text": WANT}]),
-     "unknown relation of type list"),
-    ("relation 5", line(intentions=[{"relation": 5, "text": WANT}]), "unknown relation of type int"),
-    ("label -1", line(intentions=[{"relation": "xWant", "text": WANT, "label": -1}]),
-     "label: Input should be greater than or equal to 0"),
-    ("label true", line(intentions=[{"relation": "xWant", "text": WANT, "label": True}]),
-     "label: Input should be a valid integer"),
-    ("label 1.0", line(intentions=[{"relation": "xWant", "text": WANT, "label": 1.0}]),
-     "label: Input should be a valid integer"),
-    ("label '1'", line(intentions=[{"relation": "xWant", "text": WANT, "label": "1"}]),
-     "label: Input should be a valid integer"),
-    ("two benchmark labels", line(benchmark_labels=[1, 0]),
-     "benchmark_labels: List should have at least 10 items"),
-    ("eleven benchmark labels", line(benchmark_labels=[1] * 11),
-     "benchmark_labels: List should have at most 10 items"),
-    ("benchmark labels true", line(benchmark_labels=[True] * 10), "benchmark_labels.0"),
-    ("label vote 7", line(intentions=[{"relation": "xWant", "text": WANT,
-                                       "label_votes": [0, 7]}]), "label_votes.1"),
-    ("label vote true", line(intentions=[{"relation": "xWant", "text": WANT,
-                                          "label_votes": [True]}]), "label_votes.0"),
-    ("id true", raw('"id": true').replace('"id": "bad", ', ""), "'id' must be a JSON string"),
-    ("id 1.5", raw('"id": 1.5').replace('"id": "bad", ', ""), "'id' must be a JSON string"),
-    ("id null", raw('"id": null').replace('"id": "bad", ', ""), "'id' must be a JSON string"),
-    ("id missing", json.dumps({"text": "a post"}), "missing 'id'"),
-    ("NaN", raw('"score": NaN'), "NaN is not a JSON number"),
-    ("Infinity", raw('"score": Infinity'), "Infinity is not a JSON number"),
-    ("-Infinity", raw('"score": -Infinity'), "-Infinity is not a JSON number"),
-    ("1e400", raw('"score": 1e400'), "1e400 is too large"),
-    ("nested 100,000 deep", raw('"deep": ' + DEEP), "nested too deeply"),
-    ("image without a name", line(image={"description": "a cat"}), "needs a file name"),
-    ("source that is not a string", line(source={"a": 1}), "'source' must be a string"),
-]
+from tests.hostile_records import BAD_LINES, DEEP, WANT, line
 
 
 def write_lines(path: Path, bad: str) -> Path:
@@ -102,8 +24,8 @@ def write_lines(path: Path, bad: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("bad", "reason"), [c[1:] for c in BAD_LINES],
-                         ids=[c[0] for c in BAD_LINES])
+@pytest.mark.parametrize(("bad", "reason"), [c[2:] for c in BAD_LINES],
+                         ids=[c[1] for c in BAD_LINES])
 def test_a_bad_jsonl_record_is_rejected_alone(tmp_path: Path, bad: str, reason: str) -> None:
     reader = JsonlReader(write_lines(tmp_path / "posts.jsonl", bad))
     items = list(reader)
@@ -156,14 +78,14 @@ def test_images_read_only_when_they_are_the_folders_own(tmp_path: Path) -> None:
 def test_an_exception_no_check_foresaw_rejects_only_its_record(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = readers.read_confined_file
+    from kg_builder.core.paths import read_confined_file as real
 
     def flaky(folder: Path, relative: str, max_bytes: int = 1) -> bytes:
         if relative == "boom.jpg":
             raise RuntimeError("the disk is on fire")
         return real(folder, relative)
 
-    monkeypatch.setattr(readers, "read_confined_file", flaky)
+    monkeypatch.setattr("kg_builder.loading.readers.read_confined_file", flaky)
     (tmp_path / "ok.jpg").write_bytes(b"jpeg")
     path = write_lines(tmp_path / "posts.jsonl", line(image="boom.jpg"))
     items = list(JsonlReader(path))
@@ -175,7 +97,7 @@ def test_an_exception_no_check_foresaw_rejects_only_its_record(
     def no_literals(text: str) -> Any:
         raise OSError("the parser broke")
 
-    monkeypatch.setattr(readers.ast, "literal_eval", no_literals)
+    monkeypatch.setattr("ast.literal_eval", no_literals)
     sarcasm = tmp_path / "train.txt"
     sarcasm.write_text("['1', 'one', 0]\n")
     [only] = list(SarcasmReader(sarcasm))
