@@ -410,33 +410,34 @@ def show_stats(ctx: click.Context, as_json: bool = False) -> dict[str, Any]:
          click.option("--per-post", type=click.Path(dir_okay=False, path_type=Path),
                       help="Write every scored pair, with the baselines', to this CSV."),
          click.option("--seed", type=int, default=0, show_default=True,
-                      help="Seed of the random-reference baseline."))
+                      help="Seed of the random-reference baseline and the bootstrap."),
+         click.option("--retrieval/--no-retrieval", default=True, show_default=True,
+                      help="Also score the retrieval baselines (nearest and medoid reference "
+                      "of the most similar other posts, by post embedding)."),
+         click.option("--neighbours", type=click.IntRange(1, 100), default=10, show_default=True,
+                      help="Similar posts the medoid baseline chooses among."))
 def eval_cmd(ctx: click.Context, run: Path, references: Path, backbone: str | None,
-             json_out: Path | None, per_post: Path | None, seed: int) -> None:
+             json_out: Path | None, per_post: Path | None, seed: int, retrieval: bool,
+             neighbours: int) -> None:
     """BERTScore F1 per relation of RUN's intentions against the kept MIKO references, with
-    two baselines on the same pairs (the paper's Table 3, 0-100)."""
+    the baselines on the same pairs and 95% bootstrap intervals over posts (the paper's
+    Table 3, 0-100)."""
+    from kg_builder.embeddings import load_embedder
     from kg_builder.loading.readers import MikoReader
     from kg_builder.quality.bertscore import BERTScorer
-    from kg_builder.quality.evaluation import evaluate, open_run
+    from kg_builder.quality.evaluation import describe_eval, evaluate, open_run
 
     settings = settings_of(ctx)
     scorer = BERTScorer(backbone or settings.eval_backbone, layer=settings.eval_layer,
                         device=settings.embedding_device)
-    report = evaluate(open_run(run), MikoReader(references), scorer, seed=seed)
+    embedder = load_embedder(settings) if retrieval else None
+    report = evaluate(open_run(run), MikoReader(references), scorer, seed=seed,
+                      embedder=embedder, k=neighbours)
     data = report.as_dict()
     if per_post:
         report.write_csv(per_post)
     if not json_report(data, json_out):
-        base = data["baselines"]
-        click.echo(f"backbone: {data['backbone']}; {data['posts']} posts, "
-                   f"{len(report.pairs)} pairs (kept references); BERTScore F1, 0-100")
-        click.echo(f"{'relation':<10} {'n':>5} {'model':>7} {'constant':>9} {'random ref':>11}")
-        for rel, v in data["relations"].items():
-            click.echo(f"{rel:<10} {v['n']:>5} {v['f1']:>7.2f} "
-                       f"{base['constant']['relations'][rel]:>9.2f} "
-                       f"{base['random_reference']['relations'][rel]:>11.2f}")
-        click.echo(f"{'average':<10} {'':>5} {data['average']:>7.2f} "
-                   f"{base['constant']['average']:>9.2f} {base['random_reference']['average']:>11.2f}")
+        click.echo("\n".join(describe_eval(data)))
         click.echo(f"the model {report.verdict()}")
         if data["unmatched_posts"]:
             click.echo(f"{data['unmatched_posts']} posts of the run have no kept reference "

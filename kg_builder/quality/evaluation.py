@@ -5,9 +5,18 @@ every relation whose reference the annotators kept (label 1), the generated inte
 scored against the reference's tail — both cut by ``split_tail``, the function the loader uses.
 A missing or empty answer scores 0 and is counted. An empty reference sentence (a quirk of the
 public release) is no reference: that relation of that post is not scored, and it is counted.
-Beside the model's row, on the same pairs: a constant answer per relation (the most frequent kept
-reference tail of that relation among the other posts) and the kept reference of a random other
-post of the same relation.
+Beside the model's row, on the same pairs, the answers that need no model:
+
+- ``constant``: the most frequent kept reference tail of the relation among the other posts;
+- ``random_reference``: the kept reference of a random other post, same relation;
+- ``nearest_reference`` (with an embedder): the kept reference, same relation, of the other post
+  whose text is most similar (cosine of the post embeddings) — retrieval from the knowledge at
+  hand, the strongest answer that needs no model;
+- ``medoid_reference`` (with an embedder): among the kept references of the ``k`` most similar
+  other posts, the one most similar to the others (the sum of its cosines to them).
+
+"Other posts" never include the post itself nor a post with the same text (the release repeats
+16 posts). Every average has a 95% bootstrap interval over posts (resampling posts, not pairs).
 """
 
 from __future__ import annotations
@@ -21,14 +30,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from kg_builder.core.errors import InputFormatError
 from kg_builder.core.models import PostRecord, Rejection
 from kg_builder.core.relations import Relation, normalise
+from kg_builder.embeddings.base import Embedder, Vectors
 from kg_builder.loading.readers import JsonlReader, MikoReader, ReaderStats, ReadItem
 from kg_builder.quality.bertscore import BERTScorer
 
 BASELINES = ("constant", "random_reference")
+RETRIEVAL_BASELINES = ("nearest_reference", "medoid_reference")
+BOOTSTRAP = 1000
 
 
 @dataclass
@@ -39,6 +52,8 @@ class Pair:
     reference: str
     constant: str = ""
     random_reference: str = ""
+    nearest_reference: str = ""
+    medoid_reference: str = ""
     f1: dict[str, float] = field(default_factory=dict)
 
 
@@ -50,6 +65,8 @@ class EvalReport:
     rejected: list[Rejection]
     unmatched_posts: int
     empty_references: int = 0
+    baselines: tuple[str, ...] = BASELINES
+    seed: int = 0
 
     def relation_scores(self, which: str = "model") -> dict[str, dict[str, float | int]]:
         out: dict[str, dict[str, float | int]] = {}
@@ -67,39 +84,88 @@ class EvalReport:
         present = [float(v["f1"]) for v in relations.values() if v["n"]]
         return round(float(np.mean(present)), 2) if present else 0.0
 
+    def interval(self, which: str = "model") -> list[float]:
+        """95% bootstrap interval of the average (the mean over relations of the mean F1),
+        resampling the scored posts with replacement."""
+        posts = sorted({p.post_id for p in self.pairs})
+        if not posts:
+            return [0.0, 0.0]
+        index = {post: n for n, post in enumerate(posts)}
+        rels = list(Relation)
+        sums = np.zeros((len(posts), len(rels)))
+        counts = np.zeros((len(posts), len(rels)))
+        for pair in self.pairs:
+            row, col = index[pair.post_id], rels.index(pair.relation)
+            sums[row, col] += pair.f1[which]
+            counts[row, col] += 1
+        rng = np.random.default_rng(self.seed)
+        draws = rng.integers(0, len(posts), (BOOTSTRAP, len(posts)))
+        total, n = sums[draws].sum(axis=1), counts[draws].sum(axis=1)  # (BOOTSTRAP, relations)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = np.where(n > 0, total / np.maximum(n, 1), np.nan)
+        averages = 100 * np.nanmean(means, axis=1)
+        low, high = np.percentile(averages, [2.5, 97.5])
+        return [round(float(low), 2), round(float(high), 2)]
+
     def as_dict(self) -> dict[str, Any]:
         relations = self.relation_scores()
         baselines = {}
-        for name in BASELINES:
+        for name in self.baselines:
             rel = self.relation_scores(name)
             baselines[name] = {"relations": {k: v["f1"] for k, v in rel.items()},
-                               "average": self.average(rel)}
-        return {"backbone": self.backbone, "posts": self.posts, "relations": relations,
-                "average": self.average(relations), "baselines": baselines,
-                "unmatched_posts": self.unmatched_posts, "rejected": len(self.rejected),
-                "empty_references": self.empty_references}
+                               "average": self.average(rel), "interval": self.interval(name)}
+        return {"backbone": self.backbone, "posts": self.posts,
+                "scored_posts": len({p.post_id for p in self.pairs}), "relations": relations,
+                "average": self.average(relations), "interval": self.interval(),
+                "baselines": baselines, "unmatched_posts": self.unmatched_posts,
+                "rejected": len(self.rejected), "empty_references": self.empty_references}
 
     def verdict(self) -> str:
         data = self.as_dict()
         ours = data["average"]
         below = [f"{name} {b['average']:.1f}" for name, b in data["baselines"].items()
                  if ours <= b["average"]]
-        if len(below) == len(BASELINES):
-            return f"does NOT beat the baselines ({', '.join(below)})"
+        if len(below) == len(self.baselines):
+            return f"does NOT beat any baseline ({', '.join(below)})"
         if below:
-            return f"does NOT beat the baseline {', '.join(below)}"
-        return "beats both baselines"
+            return f"does NOT beat the baseline{'s' if len(below) > 1 else ''} {', '.join(below)}"
+        return f"beats all {len(self.baselines)} baselines"
 
     def write_csv(self, path: Path) -> None:
         with path.open("w", newline="", encoding="utf-8") as fh:
             out = csv.writer(fh)
             out.writerow(["post_id", "relation", "candidate", "reference", "f1",
-                          "constant", "constant_f1", "random_reference", "random_reference_f1"])
+                          *(c for name in self.baselines for c in (name, f"{name}_f1"))])
             for p in self.pairs:
                 out.writerow([p.post_id, p.relation.value, p.candidate, p.reference,
-                              f"{100 * p.f1['model']:.2f}", p.constant,
-                              f"{100 * p.f1['constant']:.2f}", p.random_reference,
-                              f"{100 * p.f1['random_reference']:.2f}"])
+                              f"{100 * p.f1['model']:.2f}",
+                              *(c for name in self.baselines
+                                for c in (getattr(p, name), f"{100 * p.f1[name]:.2f}"))])
+
+
+BASELINE_TITLES = {"constant": "constant", "random_reference": "random ref",
+                   "nearest_reference": "nearest ref", "medoid_reference": "medoid ref"}
+
+
+def describe_eval(data: dict[str, Any]) -> list[str]:
+    """The report as the CLI prints it: per relation, the model beside every baseline."""
+    base = data["baselines"]
+    names = list(base)
+    lines = [f"backbone: {data['backbone']}; {data['scored_posts']} posts scored "
+             f"({data['posts']} matched), {sum(v['n'] for v in data['relations'].values())} "
+             "pairs (kept references); BERTScore F1, 0-100"]
+    header = f"{'relation':<10} {'n':>5} {'model':>7}" + "".join(
+        f" {BASELINE_TITLES.get(n, n):>11}" for n in names)
+    lines.append(header)
+    for rel, v in data["relations"].items():
+        lines.append(f"{rel:<10} {v['n']:>5} {v['f1']:>7.2f}" + "".join(
+            f" {base[n]['relations'][rel]:>11.2f}" for n in names))
+    lines.append(f"{'average':<10} {'':>5} {data['average']:>7.2f}" + "".join(
+        f" {base[n]['average']:>11.2f}" for n in names))
+    low, high = data["interval"]
+    lines.append(f"{'95% CI':<10} {'':>5} {f'{low:.1f}-{high:.1f}':>7}" + "".join(
+        f" {'{:.1f}-{:.1f}'.format(*base[n]['interval']):>11}" for n in names))
+    return lines
 
 
 def open_run(path: Path) -> Iterable[ReadItem]:
@@ -113,9 +179,12 @@ def open_run(path: Path) -> Iterable[ReadItem]:
 
 
 def evaluate(run: Iterable[ReadItem], references: Iterable[ReadItem], scorer: BERTScorer,
-             seed: int = 0) -> EvalReport:
+             seed: int = 0, embedder: Embedder | None = None, k: int = 10) -> EvalReport:
+    """The run scored against the references, with the baselines (the retrieval ones when an
+    ``embedder`` is given, over the ``k`` most similar other posts)."""
     rejected: list[Rejection] = []
     refs: dict[str, dict[Relation, str]] = {}
+    texts: dict[str, str] = {}
     by_text: dict[str, list[str]] = defaultdict(list)  # normalised text -> post keys
     for item in references:
         if isinstance(item, Rejection):
@@ -125,6 +194,7 @@ def evaluate(run: Iterable[ReadItem], references: Iterable[ReadItem], scorer: BE
         if kept:
             key = _post_key(item)
             refs.setdefault(key, {}).update(kept)
+            texts[key] = item.text
             by_text[normalise(item.text)].append(key)
     stats = getattr(references, "stats", None)
     empty = sum(stats.empty_intentions.values()) if isinstance(stats, ReaderStats) else 0
@@ -151,14 +221,56 @@ def evaluate(run: Iterable[ReadItem], references: Iterable[ReadItem], scorer: BE
             generated.setdefault(intent.relation, intent.tail)
         answers.setdefault(key, (item.id, generated))
     pairs = _pairs(answers, refs, seed)
+    baselines: tuple[str, ...] = BASELINES
+    if embedder is not None and pairs:
+        _retrieval_baselines(pairs, answers, refs, texts, embedder, k)
+        baselines = (*BASELINES, *RETRIEVAL_BASELINES)
     candidates = {name: [getattr(p, name) if name != "model" else p.candidate for p in pairs]
-                  for name in ("model", *BASELINES)}
+                  for name in ("model", *baselines)}
     references_ = [p.reference for p in pairs]
     for name, cands in candidates.items():
         f1 = scorer.score(cands, references_).f1
         for pair, value in zip(pairs, f1, strict=True):
             pair.f1[name] = float(value)
-    return EvalReport(scorer.name, len(answers), pairs, rejected, unmatched, empty)
+    return EvalReport(scorer.name, len(answers), pairs, rejected, unmatched, empty, baselines,
+                      seed)
+
+
+def _unit(vectors: Vectors) -> npt.NDArray[np.float32]:
+    array = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(array, axis=1, keepdims=True)
+    unit: npt.NDArray[np.float32] = array / np.maximum(norms, 1e-12)
+    return unit
+
+
+def _retrieval_baselines(pairs: list[Pair], answers: dict[str, tuple[str, dict[Relation, str]]],
+                         refs: dict[str, dict[Relation, str]], texts: dict[str, str],
+                         embedder: Embedder, k: int) -> None:
+    """Fill each pair's nearest and medoid reference (see the module's docstring)."""
+    keys = sorted(refs)
+    row = {key: n for n, key in enumerate(keys)}
+    posts = _unit(embedder.embed([texts[key] for key in keys]))
+    same_text = np.array([normalise(texts[key]) for key in keys])
+    tails = sorted({tail for kept in refs.values() for tail in kept.values()})
+    tail_row = {tail: n for n, tail in enumerate(tails)}
+    tail_vectors = _unit(embedder.embed(tails))
+    by_post_key = {post_id: key for key, (post_id, _) in answers.items()}
+    similarity_of: dict[str, npt.NDArray[np.float32]] = {}
+    for pair in pairs:
+        key = by_post_key[pair.post_id]
+        if key not in similarity_of:
+            similarity = posts @ posts[row[key]]
+            similarity[same_text == normalise(texts[key])] = -np.inf  # itself and its twins
+            similarity_of[key] = similarity
+        similarity = similarity_of[key]
+        order = np.argsort(-similarity, kind="stable")
+        neighbours = [refs[keys[i]][pair.relation] for i in order
+                      if np.isfinite(similarity[i]) and pair.relation in refs[keys[i]]][:k]
+        if not neighbours:
+            continue
+        pair.nearest_reference = neighbours[0]
+        vectors = tail_vectors[[tail_row[t] for t in neighbours]]
+        pair.medoid_reference = neighbours[int(np.argmax((vectors @ vectors.T).sum(axis=1)))]
 
 
 def _post_key(post: PostRecord) -> str:

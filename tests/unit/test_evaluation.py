@@ -91,13 +91,16 @@ def test_cli_json_report_shape(release: Any, tmp_path: Path) -> None:
                                        "--json", "-", "--per-post", str(csv_path)])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    assert set(data) >= {"backbone", "posts", "relations", "average", "baselines"}
+    assert set(data) >= {"backbone", "posts", "scored_posts", "relations", "average", "interval",
+                         "baselines"}
     assert "all-MiniLM-L6-v2" in data["backbone"]
     assert set(data["relations"]) == {r.value for r in Relation}
     assert all(set(v) == {"f1", "n"} for v in data["relations"].values())
-    assert set(data["baselines"]) == {"constant", "random_reference"}
+    assert set(data["baselines"]) == {"constant", "random_reference", "nearest_reference",
+                                      "medoid_reference"}
     for b in data["baselines"].values():
-        assert set(b) == {"relations", "average"}
+        assert set(b) == {"relations", "average", "interval"}
+        assert b["interval"][0] <= b["average"] <= b["interval"][1]
     assert csv_path.read_text(encoding="utf-8").count("\n") == 1 + sum(
         v["n"] for v in data["relations"].values())
 
@@ -166,3 +169,41 @@ def test_an_empty_reference_is_no_reference_and_is_counted(scorer: BERTScorer, r
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["empty_references"] == 1 and data["rejected"] == 0
+
+
+def test_retrieval_baselines_use_the_most_similar_other_posts(
+        scorer: BERTScorer, release: Any, embedder: Any, tmp_path: Path) -> None:
+    """The nearest-reference baseline answers the kept reference of the most similar other post
+    (never the post itself or its same-text twin), the medoid one the most central of the k most
+    similar posts' references; both beat the random reference on MIKO posts, and every average
+    has a bootstrap interval over posts that holds it."""
+    path, posts = release
+    report = evaluate(MikoReader(path), MikoReader(path), scorer, embedder=embedder, k=5)
+    data = report.as_dict()
+    assert data["average"] == pytest.approx(100.0, abs=0.01)
+    own = {(p.post_id, p.relation): p.reference for p in report.pairs}
+    assert all(p.nearest_reference and p.medoid_reference for p in report.pairs)
+    assert sum(p.nearest_reference == own[(p.post_id, p.relation)] for p in report.pairs) < len(
+        report.pairs) * 0.2  # not the post's own reference (a few are shared phrasings)
+    base = data["baselines"]
+    assert base["nearest_reference"]["average"] > base["random_reference"]["average"]
+    assert base["medoid_reference"]["average"] > base["random_reference"]["average"]
+    for name, b in base.items():
+        assert b["interval"][0] < b["average"] < b["interval"][1], name
+    # the nearest post by embedding, checked by hand for one pair
+    texts = {f"miko:train:{p['image'].rsplit('.', 1)[0]}": p["text"] for p in posts}
+    pair = report.pairs[0]
+    import numpy as np
+
+    keys = [k for k in texts if k != pair.post_id and texts[k] != texts[pair.post_id]]
+    vectors = np.asarray(embedder.embed([texts[pair.post_id], *[texts[k] for k in keys]]))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    order = np.argsort(-(vectors[1:] @ vectors[0]), kind="stable")
+    by_id = {f"miko:train:{p['image'].rsplit('.', 1)[0]}": p for p in posts}
+    relation_key = next(k for k, r in MIKO_KEY_TO_RELATION.items() if r == pair.relation)
+    index = list(MIKO_KEY_TO_RELATION).index(relation_key)
+    for i in order:
+        other = by_id[keys[i]]
+        if other["intention_labels"][index] == 1 and other["intentions"].get(relation_key):
+            break
+    assert pair.nearest_reference in other["intentions"][relation_key]
