@@ -16,15 +16,26 @@ The measures, over the operation with its fragments expanded (as execution would
 - ``nesting``: selection sets nested, counting fragment spreads and inline fragments, which the
   recursive parts of validation and execution follow (``MIKO_API_MAX_NESTING``);
 - ``aliases``: aliased fields (``MIKO_API_MAX_ALIASES``);
+- ``fields``: field selections, introspection's not counted (``MIKO_API_MAX_FIELDS``), and
+  ``repeats``, the most times one response name is selected in one selection set (``{ a a a }``
+  is 3; graphql-core's overlap check is quadratic in it: ``MAX_REPEATS``);
 - ``cost``: over every field, the product of the ``first``/``k`` arguments (their coerced values:
   literal, variable, variable default or field default) along its path, summed: an estimate of
-  the nodes the answer can hold (``MIKO_API_MAX_COST``).
+  the nodes the answer can hold (``MIKO_API_MAX_COST``). Two kinds of field are priced beyond
+  that: a search whose text the server embeds (``EMBEDDED_TEXT_FIELDS``: ``EMBED_COST`` each, the
+  CPU of one embedding);
+- ``introspection``: the same cost for the introspection parts (``__schema``, ``__type`` and
+  fragments on their types), with each of introspection's lists (``types``, ``fields``,
+  ``args``, ...) counted at its mean length in this schema, so that nested or repeated
+  introspection costs what it returns; it has its own limit (``MAX_INTROSPECTION_COST``, room
+  for GraphiQL's introspection query) and adds no depth, as in graphql-depth-limit.
 
 Values are capped at ``CEILING`` so that a bomb's measure stays a small integer.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,13 +51,24 @@ from graphql import (
     GraphQLSchema,
     InlineFragmentNode,
     OperationDefinitionNode,
+    SchemaMetaFieldDef,
     SelectionSetNode,
+    TypeMetaFieldDef,
+    TypeNameMetaFieldDef,
     get_named_type,
+    is_abstract_type,
 )
 from graphql.execution.values import VariableValues, get_argument_values
 
 SIZE_ARGUMENTS = ("first", "k")
 CEILING = 10**15
+EMBEDDED_TEXT_FIELDS = frozenset({"searchPosts", "searchIntentions"})  # root fields of Query
+EMBED_COST = 200
+MAX_REPEATS = 10
+MAX_FRAGMENTS = 50
+MAX_INTROSPECTION_COST = 50_000
+META_FIELDS = {"__schema": SchemaMetaFieldDef, "__type": TypeMetaFieldDef,
+               "__typename": TypeNameMetaFieldDef}
 
 
 @dataclass
@@ -56,14 +78,53 @@ class Shape:
     depth: int = 0
     nesting: int = 0
     aliases: int = 0
+    fields: int = 0
     cost: int = 0
+    introspection: int = 0  # the cost of the introspection parts
+    repeats: int = 0  # the most times one response name is selected in one selection set
 
     def add(self, other: Shape, *, multiplier: int = 1, field_level: bool = False) -> None:
         """Fold in a nested selection: a field's (``field_level``) or a fragment's."""
         self.depth = max(self.depth, other.depth + (1 if field_level else 0))
         self.nesting = max(self.nesting, other.nesting + 1)
         self.aliases = min(CEILING, self.aliases + other.aliases)
+        self.fields = min(CEILING, self.fields + other.fields)
         self.cost = min(CEILING, self.cost + multiplier * other.cost)
+        self.introspection = min(CEILING, self.introspection + multiplier * other.introspection)
+        self.repeats = max(self.repeats, other.repeats)
+
+
+def introspection_sizes(schema: GraphQLSchema) -> dict[tuple[str, str], int]:
+    """The mean length of each introspection list in ``schema`` (at least 1), by (type, field)."""
+    cached: dict[tuple[str, str], int] | None = getattr(schema, "_miko_meta_sizes", None)
+    if cached is not None:
+        return cached
+    types = list(schema.type_map.values())
+    with_fields = [t for t in types if isinstance(getattr(t, "fields", None), dict)]
+    fields = [f for t in with_fields for f in t.fields.values()]  # type: ignore[attr-defined]
+
+    def mean(counts: list[int]) -> int:
+        return max(1, round(sum(counts) / len(counts))) if counts else 1
+
+    sizes = {
+        ("__Schema", "types"): len(types),
+        ("__Schema", "directives"): len(schema.directives),
+        ("__Type", "fields"): mean([len(t.fields) for t in with_fields]),  # type: ignore[attr-defined]
+        ("__Type", "inputFields"): mean([len(t.fields) for t in with_fields]),  # type: ignore[attr-defined]
+        ("__Type", "enumValues"): mean([len(getattr(t, "values", {})) for t in types
+                                        if getattr(t, "values", None)]),
+        ("__Type", "interfaces"): mean([len(getattr(t, "interfaces", ())) for t in with_fields]),
+        ("__Type", "possibleTypes"): mean([len(schema.get_possible_types(t))
+                                           for t in types if is_abstract_type(t)]),
+        ("__Field", "args"): mean([len(f.args) for f in fields if hasattr(f, "args")]),
+        ("__Directive", "args"): mean([len(d.args) for d in schema.directives]),
+    }
+    schema._miko_meta_sizes = sizes  # type: ignore[attr-defined]  # the schema does not change
+    return sizes
+
+
+def _is_meta(parent: Any) -> bool:
+    return str(getattr(parent, "name", "")).startswith("__")
 
 
 class AnalysisError(Exception):
@@ -134,6 +195,7 @@ class _Frame:
     field_level: bool = False  # a field's selection set (True) or an inline fragment's
     index: int = 0
     shape: Shape = field(default_factory=Shape)
+    names: Counter[str] = field(default_factory=Counter)
 
 
 class Analyser:
@@ -146,6 +208,7 @@ class Analyser:
         self.max_size = max_size
         self.fragments = {d.name.value: d for d in document.definitions
                           if isinstance(d, FragmentDefinitionNode)}
+        self._meta_sizes = introspection_sizes(schema)
         self._measured: dict[str, Shape] = {}
         for name in _fragment_order(self.fragments):
             fragment = self.fragments[name]
@@ -156,9 +219,11 @@ class Analyser:
         return self._measure(operation.selection_set,
                              self.schema.get_root_type(operation.operation))
 
-    def _size(self, node: FieldNode, definition: GraphQLField) -> int:
+    def _size(self, node: FieldNode, definition: GraphQLField, parent: Any) -> int:
         names = [n for n in SIZE_ARGUMENTS if n in definition.args]
         if not names:
+            if getattr(parent, "name", "").startswith("__"):  # introspection's lists
+                return self._meta_sizes.get((parent.name, node.name.value), 1)
             return 1
         try:
             values = get_argument_values(definition, node, self.variables)
@@ -180,20 +245,31 @@ class Analyser:
                 if not stack:
                     return frame.shape
                 stack[-1].shape.add(frame.shape, multiplier=frame.multiplier,
-                                    field_level=frame.field_level)
+                                    field_level=frame.field_level and not _is_meta(frame.parent))
                 continue
             selection = frame.selections[frame.index]
             frame.index += 1
             if isinstance(selection, FieldNode):
                 fields: dict[str, GraphQLField] = getattr(frame.parent, "fields", None) or {}
-                definition = fields.get(selection.name.value)
-                size = self._size(selection, definition) if definition is not None else 1
+                name = selection.name.value
+                definition = fields.get(name) or META_FIELDS.get(name)
+                size = (self._size(selection, definition, frame.parent)
+                        if definition is not None else 1)
                 shape = frame.shape
+                response = selection.alias.value if selection.alias else name
+                frame.names[response] += 1
+                shape.repeats = max(shape.repeats, frame.names[response])
                 shape.aliases = min(CEILING, shape.aliases + (1 if selection.alias else 0))
-                shape.cost = min(CEILING, shape.cost + size)
+                if _is_meta(frame.parent) or name in ("__schema", "__type"):
+                    shape.introspection = min(CEILING, shape.introspection + size)
+                else:  # introspection adds no depth and no fields, as graphql-depth-limit does
+                    extra = EMBED_COST if name in EMBEDDED_TEXT_FIELDS else 0
+                    shape.cost = min(CEILING, shape.cost + size + extra)
+                    shape.fields = min(CEILING, shape.fields + 1)
+                    shape.depth = max(shape.depth, 1)
                 if selection.selection_set is None:
-                    shape.depth, shape.nesting = max(shape.depth, 1), max(shape.nesting, 1)
-                else:  # meta fields (__schema, __type) have no definition here: cost 1 a field
+                    shape.nesting = max(shape.nesting, 1)
+                else:
                     child = get_named_type(definition.type) if definition is not None else None
                     stack.append(_Frame(list(selection.selection_set.selections), child,
                                         multiplier=size, field_level=True))

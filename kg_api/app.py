@@ -18,7 +18,7 @@ from cross_web import AsyncHTTPRequestAdapter
 from cross_web import HTTPException as StrawberryHTTPException
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -112,8 +112,9 @@ class NegotiatedResponse(Response):
 
 
 def error_response(message: str, code: str, status: int, media: str = JSON) -> Response:
-    """An error outside execution, in the one shape (with Retry-After on a 503)."""
-    headers = {"retry-after": "2"} if status == 503 else None
+    """An error outside execution, in the one shape (with Retry-After on a 503, Allow on a 405)."""
+    headers = {"retry-after": "2"} if status == 503 else {"allow": "GET, POST"} if (
+        status == 405) else None
     return Response(orjson.dumps(error_body(message, code)), status_code=status,
                     media_type=media, headers=headers)
 
@@ -135,6 +136,8 @@ class MikoGraphQL(GraphQL[Context, None]):
         media = media_type(request.headers.get("accept"))
         try:
             response = await self.run(request)
+        except ClientDisconnect:
+            return  # the client left mid-body: nobody to answer, nothing went wrong here
         except StrawberryHTTPException as exc:
             response = error_response(exc.reason, HTTP_CODES.get(exc.status_code, "BAD_REQUEST"),
                                       exc.status_code, media)
@@ -164,10 +167,11 @@ class MikoGraphQL(GraphQL[Context, None]):
         - 504 in the one error shape when execution ran past the time limit;
         - 503 with Retry-After when the graph was unavailable (or the server too busy) for the
           whole answer;
-        - a request refused before execution (parse, validation, variables, limits): 400 without
-          ``data`` for ``application/graphql-response+json``, 200 with ``data: null`` for
-          ``application/json``;
-        - else 200.
+        - a request that names no operation it holds (``BAD_REQUEST``): 400;
+        - a request refused before execution (parse, validation, variables, limits: errors
+          without a path): 400 without ``data`` for ``application/graphql-response+json``, 200
+          with ``data: null`` for ``application/json``;
+        - else 200 (also when execution began and a field failed, with ``data`` as it is).
         """
         media = getattr(sub_response, "negotiated", JSON)
         errors = response_data.get("errors") if isinstance(response_data, dict) else None
@@ -182,7 +186,9 @@ class MikoGraphQL(GraphQL[Context, None]):
             if codes == {"SERVICE_UNAVAILABLE"} and unanswered:
                 return Response(self.encode_json(response_data), status_code=503,
                                 media_type=media, headers={"retry-after": "2"})
-            if data is None and codes <= REQUEST_ERROR_CODES and media == GRAPHQL_RESPONSE:
+            unexecuted = data is None and codes <= REQUEST_ERROR_CODES and not any(
+                e.get("path") for e in errors)
+            if unexecuted and (media == GRAPHQL_RESPONSE or "BAD_REQUEST" in codes):
                 response_data = {k: v for k, v in response_data.items() if k != "data"}
                 status = 400
         response = Response(self.encode_json(response_data), status_code=status, media_type=media)
@@ -264,7 +270,7 @@ def create_app(settings: Settings | None = None, driver: neo4j.AsyncDriver | Non
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         return JSONResponse(error_body(exc.detail, HTTP_CODES.get(exc.status_code, "HTTP_ERROR")),
-                            status_code=exc.status_code)
+                            status_code=exc.status_code, headers=exc.headers)
 
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, KGApiError)
@@ -294,7 +300,8 @@ def create_app(settings: Settings | None = None, driver: neo4j.AsyncDriver | Non
     # Outermost last: the body cap and the concurrency limit answer before anything else runs.
     app.add_middleware(TimeLimit, seconds=settings.api_request_timeout_s)
     app.add_middleware(Admission, budget=Budget(settings.api_max_concurrent,
-                                                settings.api_queue_size, settings.api_queue_wait_s))
+                                                settings.api_queue_size, settings.api_queue_wait_s),
+                       body_timeout_s=settings.api_body_timeout_s)
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
     return app
 
@@ -310,4 +317,5 @@ def run_server(settings: Settings, host: str, port: int) -> None:
     else:
         uvicorn.run(create_app(settings), host=host, port=port, log_level="warning",
                     timeout_graceful_shutdown=5,
-                    http=header_timeout_protocol(settings.api_header_timeout_s))
+                    http=header_timeout_protocol(settings.api_header_timeout_s,
+                                                 settings.api_max_header_bytes))

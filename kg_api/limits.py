@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from graphql import (
+    FragmentDefinitionNode,
     GraphQLError,
     NoSchemaIntrospectionCustomRule,
     OperationDefinitionNode,
@@ -36,7 +37,15 @@ from graphql.language import Visitor
 from strawberry.extensions import SchemaExtension
 
 from kg_api.admission import CostBudget
-from kg_api.analysis import Analyser, AnalysisError, Shape, choose_operation
+from kg_api.analysis import (
+    MAX_FRAGMENTS,
+    MAX_INTROSPECTION_COST,
+    MAX_REPEATS,
+    Analyser,
+    AnalysisError,
+    Shape,
+    choose_operation,
+)
 from kg_api.errors import BadInputError, GraphUnavailableError, QueryTooCostlyError
 from kg_builder.core.settings import Settings
 
@@ -86,6 +95,16 @@ def _shape_problems(shape: Shape, settings: Settings) -> list[str]:
     if shape.aliases > settings.api_max_aliases:
         problems.append(f"the query has {shape.aliases:,} aliases once its fragments are "
                         f"expanded; the limit is {settings.api_max_aliases} (MIKO_API_MAX_ALIASES)")
+    if shape.fields > settings.api_max_fields:
+        problems.append(f"the query selects {shape.fields:,} fields once its fragments are "
+                        f"expanded; the limit is {settings.api_max_fields} (MIKO_API_MAX_FIELDS)")
+    if shape.repeats > MAX_REPEATS:
+        problems.append(f"the query selects the same field {shape.repeats:,} times in one "
+                        f"selection set; the limit is {MAX_REPEATS}")
+    if shape.introspection > MAX_INTROSPECTION_COST:
+        problems.append(f"the query's introspection costs {shape.introspection:,} (its lists "
+                        f"counted at their mean length); the limit is {MAX_INTROSPECTION_COST:,}: "
+                        "ask for the schema once, without nesting its lists")
     return problems
 
 
@@ -106,6 +125,11 @@ def make_validation(settings: Settings) -> type[SchemaExtension]:
             if ctx.pre_execution_errors is None and document is not None:
                 schema = ctx.schema._schema
                 problems: list[str] = []
+                fragments = sum(isinstance(d, FragmentDefinitionNode)
+                                for d in document.definitions)
+                if fragments > MAX_FRAGMENTS:
+                    problems.append(f"the document defines {fragments:,} fragments; the limit is "
+                                    f"{MAX_FRAGMENTS}")
                 try:
                     analyser = Analyser(schema, document, None)
                     for operation in document.definitions:

@@ -6,6 +6,11 @@ client holds a connection, and its memory, for as long as it likes. Here a timer
 connection opens and when a request begins, and stops when the request's headers are complete;
 if it fires first, the connection is closed. The body's own pace is bounded by the request's time
 limit (``TimeLimit``), which starts once the headers are in.
+
+Two more bounds uvicorn lacks: the request line and headers may hold at most
+``max_header_bytes`` (past it: 431 and the connection closed, where httptools would buffer
+without end), and a connection answered before its request body has all arrived (a 413, a 405)
+is closed once the answer is sent, instead of reading the rest of a body nobody will use.
 """
 
 from __future__ import annotations
@@ -19,24 +24,48 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
     """``HttpToolsProtocol`` closing connections whose headers do not arrive in time."""
 
     header_timeout_s = 10.0
+    max_header_bytes = 65_536
     _header_timer: asyncio.TimerHandle | None = None
+    _header_bytes = 0
     timed_out = 0  # connections closed by the timer, over the process (read by tests)
+
+    def data_received(self, data: bytes) -> None:
+        if self._header_timer is not None:  # the headers are not all in yet
+            self._header_bytes += len(data)
+            if self._header_bytes > self.max_header_bytes:
+                self._disarm()
+                body = (b'{"errors":[{"message":"the request line and headers are over '
+                        + str(self.max_header_bytes).encode()
+                        + b' bytes (MIKO_API_MAX_HEADER_BYTES)","extensions":{"code":'
+                        b'"HEADERS_TOO_LARGE"}}]}')
+                self.transport.write(
+                    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: "
+                    b"application/json\r\nconnection: close\r\ncontent-length: "
+                    + str(len(body)).encode() + b"\r\n\r\n" + body)
+                self.transport.close()
+                return
+        super().data_received(data)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._header_bytes = 0
         self._arm()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         if self._header_timer is None:
             self._arm()
+        self._header_bytes = 0
 
     def on_headers_complete(self) -> None:
         self._disarm()
         super().on_headers_complete()
 
     def on_response_complete(self) -> None:
+        unread = self.cycle is not None and self.cycle.more_body
         super().on_response_complete()  # arms uvicorn's keep-alive timer for the idle wait
+        if unread and not self.transport.is_closing():
+            self.transport.close()  # answered before its body arrived: nobody reads the rest
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -58,6 +87,8 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
             self.transport.close()
 
 
-def header_timeout_protocol(seconds: float) -> type[HeaderTimeoutProtocol]:
-    """The protocol class for uvicorn's ``http`` setting, with this timeout."""
-    return type("HeaderTimeoutProtocol", (HeaderTimeoutProtocol,), {"header_timeout_s": seconds})
+def header_timeout_protocol(seconds: float,
+                            max_header_bytes: int = 65_536) -> type[HeaderTimeoutProtocol]:
+    """The protocol class for uvicorn's ``http`` setting, with these bounds."""
+    return type("HeaderTimeoutProtocol", (HeaderTimeoutProtocol,),
+                {"header_timeout_s": seconds, "max_header_bytes": max_header_bytes})

@@ -37,7 +37,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     cache, graphql-core's validation, the per-request limits and cost admission, the error shape.
     """
     documents = DocumentLru(settings.api_document_cache_size)
-    budget = CostBudget(settings.api_max_running_cost, settings.api_queue_size,
+    budget = CostBudget(settings.api_max_running_cost, settings.api_max_concurrent,
                         settings.api_queue_wait_s)
     extensions: list[Any] = [
         lambda: MaxTokensLimiter(max_token_count=settings.api_max_tokens),

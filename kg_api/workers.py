@@ -93,9 +93,11 @@ class _Counted(asyncio.Protocol):
 class HandedServer(uvicorn.Server):
     """A uvicorn server that listens on nothing and serves the connections its parent hands it."""
 
-    def __init__(self, app: Any, channel: socket.socket, header_timeout_s: float = 10.0) -> None:
-        super().__init__(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5,
-                                        http=header_timeout_protocol(header_timeout_s)))
+    def __init__(self, app: Any, channel: socket.socket, header_timeout_s: float = 10.0,
+                 max_header_bytes: int = 65_536) -> None:
+        super().__init__(uvicorn.Config(
+            app, log_level="warning", timeout_graceful_shutdown=5,
+            http=header_timeout_protocol(header_timeout_s, max_header_bytes)))
         self.channel = channel
         self._handing: set[asyncio.Task[None]] = set()
 
@@ -162,7 +164,8 @@ def _serve(settings: Settings, channel: socket.socket) -> None:
     """One worker: the app, served on the connections the parent hands over ``channel``."""
     from kg_api.app import create_app
 
-    HandedServer(create_app(settings), channel, settings.api_header_timeout_s).run()
+    HandedServer(create_app(settings), channel, settings.api_header_timeout_s,
+                 settings.api_max_header_bytes).run()
 
 
 @dataclass

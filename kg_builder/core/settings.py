@@ -152,6 +152,13 @@ class Settings(BaseSettings):
                                 "(the parser stops past it).")
     api_max_aliases: int = Field(default=30, ge=1, description="Aliased fields, fragments "
                                  "expanded.")
+    api_max_fields: int = Field(default=500, ge=10, description="Field selections, fragments "
+                                "expanded (introspection's not counted).")
+    api_max_header_bytes: int = Field(default=65_536, ge=1_024, description=(
+        "Largest request line and headers; larger ones get 431 and the connection closed."))
+    api_body_timeout_s: float = Field(default=10.0, gt=0, description=(
+        "A GraphQL request body must arrive within this long of its headers (a slow body gets "
+        "408), before the request takes a running slot."))
     api_max_k: int = Field(default=100, ge=1, description="Cap on every `k` and `first` argument.")
     api_request_timeout_s: float = Field(default=10.0, gt=0)
     api_max_body_bytes: int = Field(default=100_000, ge=1_000,

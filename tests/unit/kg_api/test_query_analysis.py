@@ -9,6 +9,7 @@ import pytest
 from graphql import GraphQLError, parse
 from graphql.execution.values import VariableValues, get_variable_values
 
+from kg_api.analysis import EMBED_COST as E
 from kg_api.analysis import Analyser, AnalysisError, Shape, choose_operation
 from kg_api.schema import build_schema
 from kg_builder.core.settings import Settings
@@ -45,10 +46,10 @@ def test_the_cost_multiplies_sizes_along_each_path() -> None:
 
 
 def test_defaults_variables_and_fragments_count() -> None:
-    assert cost("{ searchPosts(text: \"x\") { score } }") == 10 + 10  # k defaults to 10
-    assert cost("query($n: Int!) { searchPosts(text: \"x\", k: $n) { score } }", {"n": 7}) == 14
+    assert cost("{ searchPosts(text: \"x\") { score } }") == 10 + 10 + E  # k defaults to 10
+    assert cost("query($n: Int!) { searchPosts(text: \"x\", k: $n) { score } }", {"n": 7}) == 14 + E
     with_fragment = "{ ...F } fragment F on Query { searchPosts(text: \"x\", k: 3) { score } }"
-    assert cost(with_fragment) == 6
+    assert cost(with_fragment) == 6 + E
     inline = "{ keyInfo(kind: EMOTION, name: \"joy\") { ... on Emotion { posts(first: 5) { totalCount } } } }"
     assert cost(inline) == 1 + 5 + 5
 
@@ -56,17 +57,17 @@ def test_defaults_variables_and_fragments_count() -> None:
 def test_variables_are_priced_at_their_coerced_values() -> None:
     """A variable's default and a float variable (coerced to Int) cost what the literal costs."""
     literal = cost("{ searchPosts(text: \"x\", k: 90) { score } }")
-    assert literal == 180
+    assert literal == 180 + E
     assert cost("query($k: Int! = 90) { searchPosts(text: \"x\", k: $k) { score } }") == literal
     assert cost("query($k: Int!) { searchPosts(text: \"x\", k: $k) { score } }",
                 {"k": 90.0}) == literal
     assert cost("query($k: Int = 90) { searchPosts(text: \"x\", k: $k) { score } }",
-                {"k": None}) == 20  # an explicit null: priced at the field's default (10)
+                {"k": None}) == 20 + E  # an explicit null: priced at the field's default (10)
 
 
 def test_sizes_over_the_cap_count_as_the_cap() -> None:
-    assert cost("{ searchPosts(text: \"x\", k: 1000000) { score } }", max_size=100) == 200
-    assert cost("{ searchPosts(text: \"x\", k: -5) { score } }") == 2
+    assert cost("{ searchPosts(text: \"x\", k: 1000000) { score } }", max_size=100) == 200 + E
+    assert cost("{ searchPosts(text: \"x\", k: -5) { score } }") == 2 + E
 
 
 def test_depth_nesting_and_aliases_expand_fragments() -> None:
@@ -82,6 +83,7 @@ def test_a_fragment_bomb_and_a_long_chain_are_measured_without_expanding() -> No
     started = time.perf_counter()
     measured = shape(bomb(40))  # 2^39 spreads of the last fragment, exactly counted
     assert (measured.aliases, measured.cost, measured.nesting) == (2**39, 2**40, 42)
+    assert measured.fields == 2**40  # relationStats and edges, 2^39 times
     assert shape(bomb(80)).cost == 10**15  # capped: a bomb's measure stays a small integer
     chain = ("query { ...F0 } " + " ".join(f"fragment F{i} on Query {{ ...F{i + 1} }}"
                                            for i in range(5_000))
@@ -107,3 +109,23 @@ def test_the_operation_is_chosen_by_the_spec() -> None:
         choose_operation(document, "C")
     with pytest.raises(GraphQLError, match="no operation"):
         choose_operation(parse("fragment F on Query { __typename }"), None)
+
+
+def test_introspection_is_priced_by_what_it_returns_and_adds_no_depth() -> None:
+    from graphql import get_introspection_query
+
+    graphiql = shape(get_introspection_query(descriptions=True, input_value_deprecation=True))
+    assert (graphiql.depth, graphiql.fields, graphiql.cost) == (0, 0, 0)
+    assert 10_000 < graphiql.introspection < 50_000
+    once = shape("{ __schema { types { name } } }").introspection
+    thirty = shape("{ " + " ".join(f"a{i}: __schema {{ types {{ name }} }}" for i in range(30))
+                   + " }").introspection
+    assert thirty == 30 * once and once > 30  # the types list counts at its length
+    nested = shape("{ __schema { types { fields { type { fields { type { fields { type { "
+                   "fields { name } } } } } } } } } }")
+    assert nested.introspection > 50_000  # 38 types x 5^4 fields
+
+
+def test_repeated_fields_are_counted_per_selection_set() -> None:
+    assert shape("{ " + "relationStats { edges } " * 12 + "}").repeats == 12
+    assert shape("{ a: relationStats { edges } b: relationStats { edges } }").repeats == 1
