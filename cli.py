@@ -496,11 +496,14 @@ def critic_train(ctx: click.Context, references: Path | None, out: Path | None, 
                       help="Critic file (default: MIKO_CRITIC or the packaged one)."),
          click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
                       help="Write the report as JSON here ('-' for stdout)."),
-         click.option("--folds", type=click.IntRange(2, 20), default=5, show_default=True),
+         click.option("--folds", type=click.IntRange(0, 20), default=5, show_default=True,
+                      help="Also retrain the critic's configuration out of fold on the file "
+                      "(split by post), for comparison; 0: do not."),
          click.option("--seed", type=int, default=0, show_default=True))
 def critic_eval(ctx: click.Context, references: Path | None, critic_path: Path | None,
                 json_out: Path | None, folds: int, seed: int) -> None:
-    """ROC AUC of the critic's configuration on posts it never saw (folds split by post)."""
+    """ROC AUC of the critic in use on the labels of a reference file (posts it should never
+    have seen), beside the same configuration retrained out of fold on that file."""
     from kg_builder.quality.service import evaluate_critic
 
     settings = settings_of(ctx)
@@ -509,11 +512,15 @@ def critic_eval(ctx: click.Context, references: Path | None, critic_path: Path |
     if json_report(report, json_out):
         return
     ceil = report["ceiling"]
-    click.echo(f"{report['critic']} {report['version']} ({report['feature_set']}, C={report['C']:g}) "
-               f"on {report['posts']} posts, {report['examples']} labels, {folds} folds by post")
+    click.echo(f"{report['critic']} {report['version']} ({report['feature_set']}, C={report['C']:g}), "
+               f"the critic in use, on {report['posts']} posts, {report['examples']} labels")
     click.echo(f"ROC AUC {report['auc']:.3f} [{report['interval'][0]:.3f}, "
                f"{report['interval'][1]:.3f}]; the relation alone "
                f"{report['relation_only']['auc']:.3f}")
+    if "retrained_out_of_fold" in report:
+        oof = report["retrained_out_of_fold"]
+        click.echo(f"its configuration retrained out of fold on this file ({folds} folds by post): "
+                   f"{oof['auc']:.3f} [{oof['interval'][0]:.3f}, {oof['interval'][1]:.3f}]")
     click.echo(f"noise ceiling: repeated posts' labels agree on {ceil['agreeing']} of "
                f"{ceil['repeated_intentions']} intentions ({100 * (ceil['agreement'] or 0):.0f}%)")
 

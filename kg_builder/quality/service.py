@@ -53,19 +53,30 @@ def train_critic(settings: Settings, references: Path, out: Path, folds: int = 5
 
 def evaluate_critic(settings: Settings, references: Path, critic_path: Path | None,
                     folds: int = 5, seed: int = 0) -> dict[str, Any]:
-    """The critic's configuration, trained and scored out of fold on ``references`` (split by
-    post): ROC AUC with a bootstrap interval over posts, and the labels' noise ceiling."""
+    """The critic in use (``critic_path``, MIKO_CRITIC or the packaged one) scored on the labels
+    of ``references``: ROC AUC with a bootstrap interval over posts, beside the relation alone
+    and the labels' noise ceiling. Posts the critic was trained on are counted (``seen_posts``):
+    on them the figure is not a held-out one. ``folds`` > 0 adds, for comparison, the critic's
+    configuration retrained out of fold on ``references`` (split by post)."""
     critic = load_critic(critic_path)
     embedder = load_embedder(settings)
     critic.check_model(embedder.model_name, embedder.dimension)
     examples = collect(MikoReader(references), embedder)
     c = float(critic.metrics.get("C", 0.01))
-    scores = out_of_fold(examples, embedder, critic.feature_set, c, folds, seed)
-    relation_only = out_of_fold(examples, embedder, "relation", c, folds, seed)
-    return {"critic": critic.name, "version": critic.version, "feature_set": critic.feature_set,
-            "C": c, "references": str(references), "posts": len(set(examples.groups)),
-            "examples": len(examples.labels), "folds": folds, "split": "by post",
-            **auc_with_interval(examples.labels, scores, examples.groups, seed=seed),
-            "relation_only": auc_with_interval(examples.labels, relation_only, examples.groups,
-                                               seed=seed),
-            "ceiling": ceiling(examples), "rejected": len(examples.rejected)}
+    scores = critic.score(examples.post, examples.tail, examples.relations)
+    relation_only = out_of_fold(examples, embedder, "relation", c, max(2, folds), seed)
+    report: dict[str, Any] = {
+        "critic": critic.name, "version": critic.version, "feature_set": critic.feature_set,
+        "C": c, "references": str(references), "posts": len(set(examples.groups)),
+        "examples": len(examples.labels), "scored": "the critic in use",
+        **auc_with_interval(examples.labels, scores, examples.groups, seed=seed),
+        "relation_only": auc_with_interval(examples.labels, relation_only, examples.groups,
+                                           seed=seed),
+        "ceiling": ceiling(examples), "rejected": len(examples.rejected),
+        "trained_on": critic.metrics.get("trained_on", [])}
+    if folds:
+        retrained = out_of_fold(examples, embedder, critic.feature_set, c, folds, seed)
+        report["retrained_out_of_fold"] = {
+            "folds": folds, "split": "by post",
+            **auc_with_interval(examples.labels, retrained, examples.groups, seed=seed)}
+    return report

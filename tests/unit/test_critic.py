@@ -72,11 +72,27 @@ def test_train_and_eval_commands_split_by_post(data_dir: Path, tmp_path: Path) -
                                   str(out), "--folds", "3", "--json", "-"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
-    assert report["split"] == "by post" and report["posts"] == 60
+    assert report["scored"] == "the critic in use" and report["posts"] == 60
+    assert report["retrained_out_of_fold"]["split"] == "by post"
+    # the critic in use, scored directly: on its own training posts it does at least as well
+    # as its configuration retrained without them
+    assert report["auc"] >= report["retrained_out_of_fold"]["auc"] - 0.01
     low, high = report["interval"]
     assert 0.0 <= low <= report["auc"] <= high <= 1.0
     assert set(report["relation_only"]) >= {"auc", "interval"}
     assert set(report["ceiling"]) == {"repeated_intentions", "agreeing", "agreement"}
+    # another critic (trained on other posts) gets its own figure on the same labels
+    other_posts = tmp_path / "other.json"
+    other_posts.write_text(json.dumps(json.loads((data_dir / "miko" / "train.json").read_text(
+        encoding="utf-8"))[200:260]), encoding="utf-8")
+    other = tmp_path / "other-critic.json"
+    assert runner.invoke(main, ["critic", "train", "--references", str(other_posts), "--out",
+                                str(other), "--folds", "2", "--json"]).exit_code == 0
+    scored = json.loads(runner.invoke(main, ["critic", "eval", "--references", str(release),
+                                             "--critic", str(other), "--folds", "0", "--json",
+                                             "-"]).output)
+    assert scored["version"] == Critic.load(other).version != report["version"]
+    assert scored["auc"] != report["auc"] and "retrained_out_of_fold" not in scored
     groups = ["a", "a", "b", "c", "c", "c", "d"]
     held = folds(groups, 2, seed=0)
     for fold in held:  # no post has rows in two folds
