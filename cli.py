@@ -540,6 +540,66 @@ def critic_score(ctx: click.Context, rescore_all: bool, progress: bool | None,
                f"{summary['posts']:,} posts scored in {summary['seconds']:.1f}s")
 
 
+@main.group("student")
+def student_group() -> None:
+    """The student: a small model distilled from the kept intentions (LoRA, offline)."""
+
+
+@command(student_group, "train", refs_opt,
+         click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+                      default=Path("student"), show_default=True,
+                      help="Folder for the adapter, its manifest and the resumable checkpoint."),
+         click.option("--base", type=click.Path(dir_okay=False, path_type=Path),
+                      help="Base model, a .gguf file (default: the packaged SmolLM2-135M)."),
+         click.option("--min-typicality", type=click.FloatRange(0, 1),
+                      help="Only kept intentions the critic in use scores at least this."),
+         click.option("--epochs", type=click.IntRange(1, 100), default=2, show_default=True),
+         click.option("--max-steps", type=click.IntRange(1), help="Stop after this many steps."),
+         click.option("--max-minutes", type=click.FloatRange(0, min_open=True),
+                      help="Time budget: checkpoint and stop past it (a rerun resumes)."),
+         click.option("--batch-size", type=click.IntRange(1, 256), default=4, show_default=True),
+         click.option("--learning-rate", type=click.FloatRange(0, 1, min_open=True),
+                      default=3e-4, show_default=True),
+         click.option("--rank", type=click.IntRange(1, 256), default=16, show_default=True,
+                      help="LoRA rank (every projection)."),
+         click.option("--shots", type=click.IntRange(0, 10), default=2, show_default=True,
+                      help="Most similar training posts' kept intentions shown in each prompt."),
+         click.option("--valid-fraction", type=click.FloatRange(0, 0.5, min_open=True),
+                      default=0.1, show_default=True, help="Posts held out for validation."),
+         click.option("--patience", type=click.IntRange(1), default=2, show_default=True,
+                      help="Validations without improvement before stopping early."),
+         click.option("--eval-every", type=click.IntRange(1),
+                      help="Also validate every this many steps (default: each epoch's end)."),
+         click.option("--seed", type=int, default=0, show_default=True), json_opt)
+def student_train(ctx: click.Context, references: Path | None, out: Path, base: Path | None,
+                  min_typicality: float | None, epochs: int, max_steps: int | None,
+                  max_minutes: float | None, batch_size: int, learning_rate: float, rank: int,
+                  shots: int, valid_fraction: float, patience: int, eval_every: int | None,
+                  seed: int, as_json: bool) -> None:
+    """Fine-tune the student (LoRA on the base) on the kept intentions of a MIKO release file,
+    each prompted with the most similar other posts' kept intentions; validation split by post,
+    early stopping, resumable checkpoints. Writes OUT/adapter and OUT/manifest.json."""
+    from kg_builder.student.service import train_student
+    from kg_builder.student.training import TrainSettings
+
+    settings = settings_of(ctx)
+    train = TrainSettings(rank=rank, alpha=2 * rank, learning_rate=learning_rate,
+                          batch_size=batch_size, epochs=epochs, max_steps=max_steps,
+                          patience=patience, eval_every=eval_every, seed=seed, shots=shots,
+                          valid_fraction=valid_fraction, min_typicality=min_typicality)
+    manifest = train_student(settings, references or settings.data_dir / "miko" / "train.json",
+                             out, base, train, max_minutes,
+                             say=lambda line: click.echo(line, err=True))
+    if as_json:
+        click.echo(json.dumps(manifest, indent=2))
+        return
+    click.echo(f"student {manifest['id']} in {out}: {manifest['steps']} steps "
+               f"({manifest['stopped']}), best validation loss {manifest['best_valid_loss']:.4f} "
+               f"at step {manifest['best_step']}, on {manifest['data']['train_examples']} examples "
+               f"of {manifest['data']['train_posts']} posts ({manifest['data']['valid_posts']} "
+               f"held out), {manifest['train_seconds']:.0f}s on {manifest['device']}")
+
+
 @main.group("export")
 def export_group() -> None:
     """Training data from the graph."""

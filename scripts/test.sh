@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: Python environment, Neo4j started, then lint, types and the whole suite
 # against the real server. Arguments go to pytest.
-export MIKO_ENV_EXTRAS="${MIKO_ENV_EXTRAS:-dev,local,annotate,ray}"  # the suite needs every extra
+export MIKO_ENV_EXTRAS="${MIKO_ENV_EXTRAS:-dev,local,annotate,ray,student}"  # the suite needs every extra
 source "$(dirname "$0")/env.sh"
 # The suite wipes the graph it uses: it gets a scratch server of its own (own ports and data
 # folder, same installed Neo4j), never the one `miko up` loads.

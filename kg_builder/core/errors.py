@@ -99,3 +99,8 @@ class StageFailure(KGBuilderError):
 
 class AnnotationError(KGBuilderError):
     """Label Studio is not reachable, refuses the token, or a project is not what miko expects."""
+
+
+class StudentError(KGBuilderError):
+    """The student cannot be trained or served as asked (too little data, a missing base, a
+    checkpoint of other settings)."""

@@ -1,0 +1,1 @@
+"""The student: a small model distilled from the kept intentions (LoRA on a packaged base)."""
