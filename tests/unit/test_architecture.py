@@ -2,7 +2,7 @@
 
 The API (``kg_api``) reads the graph; it stands on kg_builder's core, graph and embeddings and
 never on generation or loading. Inside kg_builder, imports point downhill: core <- graph,
-embeddings <- loading <- generation, quality <- annotation. Cypher lives in
+embeddings <- loading <- generation, quality <- annotation, student. Cypher lives in
 ``kg_builder/graph/queries/`` (and the schema DDL in ``schema/neo4j.cypher``); tests and
 benchmarks may hold Cypher to check the graph and to drive the peers they measure.
 """
@@ -29,6 +29,8 @@ ALLOWED: dict[str, set[str]] = {
                            "kg_builder.loading"},
     "kg_builder.annotation": {"kg_builder.core", "kg_builder.graph", "kg_builder.loading",
                               "kg_builder.quality"},
+    "kg_builder.student": {"kg_builder.core", "kg_builder.embeddings", "kg_builder.loading",
+                           "kg_builder.quality"},
     "kg_api": {"kg_builder.core", "kg_builder.graph", "kg_builder.embeddings"},
 }
 FIRST_PARTY = ("kg_builder", "kg_api", "cli")
