@@ -3,7 +3,7 @@
 - fragment bombs (each fragment spreads the next twice) and chains of fragments: the answer's
   latency, and `/healthz`'s latency measured meanwhile from another connection;
 - a burst of 200 trivial queries at once from one client: every status, and latency p50/p99;
-- 16 costly queries (cost 4,200 each, distinct search texts so no embedding is cached) with 64
+- 16 costly queries (cost 20,400 each, distinct search texts so no embedding is cached) with 64
   trivial ones at once: the statuses of each class, the trivial ones' p99.
 
 Run against a loaded graph: ./scripts/bench.sh benchmarks/bench_api_hostile.py [--port 8123]
@@ -125,7 +125,7 @@ def burst(url: str, rounds: int) -> dict[str, Any]:
 
 def mixed(url: str) -> dict[str, Any]:
     heavy = [{"query": f"{{ searchPosts(text: \"bench heavy {n} {time.time()}\", k: 100) {{ post {{ "
-                       "similarPosts(k: 20) { score } } } }"} for n in range(16)]
+                       "similarPosts(k: 100) { score } } } }"} for n in range(16)]
     trivial = [{"query": "{ posts(first: 1) { edges { node { id } } } }"}] * 64
     answers = asyncio.run(at_once(url, heavy + trivial))
     heavy_statuses = Counter(s for s, _ in answers[:16])

@@ -16,19 +16,22 @@ The measures, over the operation with its fragments expanded (as execution would
 - ``nesting``: selection sets nested, counting fragment spreads and inline fragments, which the
   recursive parts of validation and execution follow (``MIKO_API_MAX_NESTING``);
 - ``aliases``: aliased fields (``MIKO_API_MAX_ALIASES``);
-- ``fields``: field selections, introspection's not counted (``MIKO_API_MAX_FIELDS``), and
-  ``repeats``, the most times one response name is selected in one selection set (``{ a a a }``
-  is 3; graphql-core's overlap check is quadratic in it: ``MAX_REPEATS``);
+- ``fields``: field selections (``MIKO_API_MAX_FIELDS``), and ``repeats``, the most times one
+  response name is selected in one selection set once its fragments are merged into it
+  (``{ a ...{ a } ...F }`` with ``F`` selecting ``a`` is 3; graphql-core's overlap check is
+  quadratic in it: ``MAX_REPEATS``);
 - ``cost``: over every field, the product of the ``first``/``k`` arguments (their coerced values:
   literal, variable, variable default or field default) along its path, summed: an estimate of
-  the nodes the answer can hold (``MIKO_API_MAX_COST``). Two kinds of field are priced beyond
-  that: a search whose text the server embeds (``EMBEDDED_TEXT_FIELDS``: ``EMBED_COST`` each, the
-  CPU of one embedding);
+  the nodes the answer can hold (``MIKO_API_MAX_COST``). A list of objects without such an
+  argument (a post's intentions, its key information) counts as ``LIST_FANOUT`` items; a
+  connection's ``edges`` are sized by its ``first``. A search whose text the server embeds
+  (``EMBEDDED_TEXT_FIELDS``) adds ``EMBED_COST``, the CPU of one embedding;
 - ``introspection``: the same cost for the introspection parts (``__schema``, ``__type`` and
   fragments on their types), with each of introspection's lists (``types``, ``fields``,
   ``args``, ...) counted at its mean length in this schema, so that nested or repeated
   introspection costs what it returns; it has its own limit (``MAX_INTROSPECTION_COST``, room
-  for GraphiQL's introspection query) and adds no depth, as in graphql-depth-limit.
+  for GraphiQL's introspection query) and adds no depth, as in graphql-depth-limit; and
+  ``roots``, the introspection root fields (``MAX_INTROSPECTION_ROOTS``: GraphiQL asks one).
 
 Values are capped at ``CEILING`` so that a bomb's measure stays a small integer.
 """
@@ -57,6 +60,9 @@ from graphql import (
     TypeNameMetaFieldDef,
     get_named_type,
     is_abstract_type,
+    is_leaf_type,
+    is_list_type,
+    is_non_null_type,
 )
 from graphql.execution.values import VariableValues, get_argument_values
 
@@ -65,6 +71,8 @@ CEILING = 10**15
 EMBEDDED_TEXT_FIELDS = frozenset({"searchPosts", "searchIntentions"})  # root fields of Query
 EMBED_COST = 200
 MAX_REPEATS = 10
+MAX_INTROSPECTION_ROOTS = 3
+LIST_FANOUT = 10  # a list of objects without `first`/`k` (a post's intentions) counts as 10
 MAX_FRAGMENTS = 50
 MAX_INTROSPECTION_COST = 50_000
 META_FIELDS = {"__schema": SchemaMetaFieldDef, "__type": TypeMetaFieldDef,
@@ -81,7 +89,9 @@ class Shape:
     fields: int = 0
     cost: int = 0
     introspection: int = 0  # the cost of the introspection parts
+    roots: int = 0  # introspection root fields (__schema, __type)
     repeats: int = 0  # the most times one response name is selected in one selection set
+    names: Counter[str] = field(default_factory=Counter)  # a fragment's own response names
 
     def add(self, other: Shape, *, multiplier: int = 1, field_level: bool = False) -> None:
         """Fold in a nested selection: a field's (``field_level``) or a fragment's."""
@@ -91,6 +101,7 @@ class Shape:
         self.fields = min(CEILING, self.fields + other.fields)
         self.cost = min(CEILING, self.cost + multiplier * other.cost)
         self.introspection = min(CEILING, self.introspection + multiplier * other.introspection)
+        self.roots = min(CEILING, self.roots + other.roots)
         self.repeats = max(self.repeats, other.repeats)
 
 
@@ -224,6 +235,11 @@ class Analyser:
         if not names:
             if getattr(parent, "name", "").startswith("__"):  # introspection's lists
                 return self._meta_sizes.get((parent.name, node.name.value), 1)
+            inner = definition.type.of_type if is_non_null_type(definition.type) else (
+                definition.type)
+            if is_list_type(inner) and not is_leaf_type(get_named_type(inner)) and (
+                    node.name.value != "edges"):  # a connection's edges: sized by its `first`
+                return LIST_FANOUT
             return 1
         try:
             values = get_argument_values(definition, node, self.variables)
@@ -243,6 +259,7 @@ class Analyser:
             if frame.index == len(frame.selections):
                 stack.pop()
                 if not stack:
+                    frame.shape.names = frame.names
                     return frame.shape
                 stack[-1].shape.add(frame.shape, multiplier=frame.multiplier,
                                     field_level=frame.field_level and not _is_meta(frame.parent))
@@ -260,12 +277,14 @@ class Analyser:
                 frame.names[response] += 1
                 shape.repeats = max(shape.repeats, frame.names[response])
                 shape.aliases = min(CEILING, shape.aliases + (1 if selection.alias else 0))
+                shape.fields = min(CEILING, shape.fields + 1)
+                if name in ("__schema", "__type"):
+                    shape.roots += 1
                 if _is_meta(frame.parent) or name in ("__schema", "__type"):
                     shape.introspection = min(CEILING, shape.introspection + size)
-                else:  # introspection adds no depth and no fields, as graphql-depth-limit does
+                else:  # introspection adds no depth, as in graphql-depth-limit
                     extra = EMBED_COST if name in EMBEDDED_TEXT_FIELDS else 0
                     shape.cost = min(CEILING, shape.cost + size + extra)
-                    shape.fields = min(CEILING, shape.fields + 1)
                     shape.depth = max(shape.depth, 1)
                 if selection.selection_set is None:
                     shape.nesting = max(shape.nesting, 1)
@@ -278,10 +297,13 @@ class Analyser:
                 if measured is None:
                     raise AnalysisError(f"unknown fragment {selection.name.value!r}")
                 frame.shape.add(measured, multiplier=1, field_level=False)
+                for response, count in measured.names.items():  # merged with this set's
+                    frame.names[response] = min(CEILING, frame.names[response] + count)
+                    frame.shape.repeats = max(frame.shape.repeats, frame.names[response])
             elif isinstance(selection, InlineFragmentNode):
                 target = (self.schema.get_type(selection.type_condition.name.value)
                           if selection.type_condition else None) or frame.parent
                 stack.append(_Frame(list(selection.selection_set.selections), target,
-                                    field_level=False))
+                                    field_level=False, names=frame.names))  # merged with ours
 
 

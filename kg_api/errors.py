@@ -92,10 +92,10 @@ class ErrorShape(SchemaExtension):
     """The one error shape inside GraphQL: ``{message, extensions: {code}, path?, locations?}``.
 
     Errors that already carry a code (the request limits') keep it; our own errors keep their
-    message and code; syntax errors are GRAPHQL_PARSE_FAILED and other errors graphql-core
-    raises before execution (validation, variable coercion) GRAPHQL_VALIDATION_FAILED, with
-    their message; anything else is logged and shown only as "Internal server error." with code
-    INTERNAL_SERVER_ERROR (a graphql-core error during execution keeps its message).
+    message and code; syntax errors are GRAPHQL_PARSE_FAILED, other errors graphql-core raises
+    before execution GRAPHQL_VALIDATION_FAILED, and its argument-coercion errors during execution
+    BAD_USER_INPUT, each with its message; anything else is logged and shown only as
+    "Internal server error." with code INTERNAL_SERVER_ERROR.
     """
 
     def on_operation(self) -> Iterator[None]:
@@ -116,8 +116,11 @@ class ErrorShape(SchemaExtension):
                 message, code = str(original), original.code
             elif isinstance(err, GraphQLSyntaxError):
                 code = "GRAPHQL_PARSE_FAILED"
-            elif isinstance(original, GraphQLError) or original is None:
-                code = "GRAPHQL_VALIDATION_FAILED" if err.path is None else "INTERNAL_SERVER_ERROR"
+            elif (isinstance(original, GraphQLError) or original is None) and err.path is None:
+                code = "GRAPHQL_VALIDATION_FAILED"
+            elif (isinstance(original, GraphQLError) or original is None) and err.message.startswith(
+                    ("Argument '", "Variable '")):
+                code = "BAD_USER_INPUT"  # graphql-core coercing an argument at execution
             else:
                 log.error("unexpected error in %s after %.3fs", err.path,
                           time.perf_counter() - started, exc_info=original)

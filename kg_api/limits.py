@@ -40,6 +40,7 @@ from kg_api.admission import CostBudget
 from kg_api.analysis import (
     MAX_FRAGMENTS,
     MAX_INTROSPECTION_COST,
+    MAX_INTROSPECTION_ROOTS,
     MAX_REPEATS,
     Analyser,
     AnalysisError,
@@ -101,6 +102,9 @@ def _shape_problems(shape: Shape, settings: Settings) -> list[str]:
     if shape.repeats > MAX_REPEATS:
         problems.append(f"the query selects the same field {shape.repeats:,} times in one "
                         f"selection set; the limit is {MAX_REPEATS}")
+    if shape.roots > MAX_INTROSPECTION_ROOTS:
+        problems.append(f"the query asks for the schema {shape.roots:,} times (__schema, "
+                        f"__type); the limit is {MAX_INTROSPECTION_ROOTS}")
     if shape.introspection > MAX_INTROSPECTION_COST:
         problems.append(f"the query's introspection costs {shape.introspection:,} (its lists "
                         f"counted at their mean length); the limit is {MAX_INTROSPECTION_COST:,}: "

@@ -13,7 +13,13 @@ from typing import Any
 
 import neo4j
 from neo4j import AsyncDriver
-from neo4j.exceptions import ClientError, Neo4jError, ServiceUnavailable, SessionExpired
+from neo4j.exceptions import (
+    ClientError,
+    DatabaseUnavailable,
+    Neo4jError,
+    ServiceUnavailable,
+    SessionExpired,
+)
 
 from kg_api.errors import GraphUnavailableError, RequestTimeoutError
 from kg_builder.core.key_info import KeyInfoKind
@@ -99,7 +105,7 @@ class GraphRepository:
             ))
             query.add_done_callback(_retrieve)
             records, _, _ = await asyncio.shield(query)
-        except (ServiceUnavailable, SessionExpired, OSError) as exc:
+        except (ServiceUnavailable, SessionExpired, DatabaseUnavailable, OSError) as exc:
             raise GraphUnavailableError("the graph database does not answer; retry later") from exc
         except ClientError as exc:
             code = exc.code or ""

@@ -166,7 +166,7 @@ class Settings(BaseSettings):
     api_max_string_chars: int = Field(default=2_000, ge=10,
                                       description="Longest string argument or variable.")
     api_max_cost: int = Field(
-        default=10_000, ge=1, description="Largest query cost: over every field, the product of "
+        default=100_000, ge=1, description="Largest query cost: over every field, the product of "
         "the `first`/`k` arguments along its path, summed; counted before execution.")
     api_max_concurrent: int = Field(
         default=32, ge=1, description="GraphQL requests run at once per worker; more wait in the "
@@ -176,7 +176,7 @@ class Settings(BaseSettings):
         "it, 503 with Retry-After."))
     api_queue_wait_s: float = Field(default=5.0, ge=0, description=(
         "Longest wait in the queue before a 503 with Retry-After."))
-    api_max_running_cost: int = Field(default=40_000, ge=1, description=(
+    api_max_running_cost: int = Field(default=400_000, ge=1, description=(
         "Total cost of the costly queries (cost over a tenth of MIKO_API_MAX_COST) running at "
         "once per worker; a costly query waits for room (MIKO_API_QUEUE_WAIT_S), then is shed "
         "with 503, while cheaper ones pass."))

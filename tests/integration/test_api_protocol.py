@@ -441,11 +441,49 @@ def test_slow_bodies_hold_no_slot_and_big_headers_are_refused(server: Server) ->
     # (the module's server log is checked for tracebacks at its end)
 
 
+def test_big_bodies_pipelining_and_null_variables(server: Server) -> None:
+    """A body just under the body limit sent with its headers in one write is read (it is not
+    headers); one over it gets 413; pipelined requests are all answered; a null for a non-null
+    argument is the client's mistake."""
+    near = json.dumps({"query": "{ __typename }" + " " * 99_900}).encode()
+    assert len(near) < 100_000
+    request = (b"POST /graphql HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+               b"content-length: " + str(len(near)).encode() + b"\r\n\r\n" + near)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(request)
+        assert sock.recv(100).startswith(b"HTTP/1.1 200")
+    over = server.post(content=b'{"query": "{ __typename }' + b" " * 100_001 + b'"}',
+                       headers={"content-type": "application/json"})
+    assert over.status_code == 413
+    pipelined = b"".join(
+        b"POST /graphql HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+        b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+        for body in (json.dumps({"query": f"{{ a{n}: __typename }}"}).encode() for n in range(3)))
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(pipelined[:-10])
+        time.sleep(0.3)
+        sock.sendall(pipelined[-10:])
+        answers = b""
+        deadline = time.monotonic() + 10
+        while not all(f'"a{n}":"Query"'.encode() in answers for n in range(3)) and (
+                time.monotonic() < deadline):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answers += chunk
+        assert answers.count(b"HTTP/1.1 200") == 3, answers
+        assert all(f'"a{n}":"Query"'.encode() in answers for n in range(3))
+    body = assert_shape(server.post({"query": "query($n: Int) { posts(first: $n) { totalCount } }",
+                                     "variables": {"n": None}}))
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", body
+    assert "first" in body["errors"][0]["message"]
+
+
 def test_costly_queries_do_not_starve_cheap_ones(server: Server) -> None:
-    """48 costly queries (cost 4,400 each, over the slots they may hold) and 16 cheap ones at
+    """48 costly queries (cost 20,400 each, over the slots they may hold) and 16 cheap ones at
     once on the default server: every cheap one is answered."""
     heavy = [{"query": f"{{ searchPosts(text: \"many {n}\", k: 100) {{ post {{ "
-                        "similarPosts(k: 20) { score } } } }"} for n in range(48)]
+                        "similarPosts(k: 100) { score } } } }"} for n in range(48)]
     cheap = [{"query": "{ relationStats { edges } }"}] * 16
 
     async def mixed() -> list[httpx.Response]:
@@ -470,7 +508,7 @@ def test_costly_queries_are_shed_first_and_cheap_ones_all_pass(
     from tests.conftest import SlowEmbedder
 
     app = create_app(settings.model_copy(update={
-        "api_max_running_cost": 5_000, "api_queue_wait_s": 0.5}),
+        "api_max_cost": 10_000, "api_max_running_cost": 5_000, "api_queue_wait_s": 0.5}),
         embedder=SlowEmbedder(embedder, 0.4))
     port = free_port()
     uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))

@@ -101,7 +101,7 @@ def test_the_api_refuses_big_bodies_long_strings_and_costly_queries(
         assert time.perf_counter() - started < 2
         assert costly["data"] is None
         assert costly["errors"][0]["extensions"]["code"] == "QUERY_TOO_COSTLY"
-        assert "over the limit of 10,000" in costly["errors"][0]["message"]
+        assert "over the limit of 100,000" in costly["errors"][0]["message"]
 
 
 def test_requests_over_the_concurrency_limit_wait_then_get_503(

@@ -40,9 +40,11 @@ def test_the_cost_multiplies_sizes_along_each_path() -> None:
     hostile = ("{ posts(first: 100) { edges { node { similarPosts(k: 100) { post { "
                "similarPosts(k: 100) { post { id intentions { text } } } } } } } } }")
     assert cost(hostile) > 1_000_000
-    assert cost("{ relationStats { edges } }") == 2
-    # posts(first: 50), and under it edges, node, id, intentions, text: 50 each
-    assert cost("{ posts(first: 50) { edges { node { id intentions { text } } } } }") == 6 * 50
+    assert cost("{ relationStats { edges } }") == 20  # a list without `first`: 10 items
+    # posts(first: 50), and under it edges, node, id: 50 each; intentions (10 a post) and
+    # their text: 500 each
+    assert cost("{ posts(first: 50) { edges { node { id intentions { text } } } } }") == (
+        4 * 50 + 2 * 500)
 
 
 def test_defaults_variables_and_fragments_count() -> None:
@@ -82,7 +84,7 @@ def test_depth_nesting_and_aliases_expand_fragments() -> None:
 def test_a_fragment_bomb_and_a_long_chain_are_measured_without_expanding() -> None:
     started = time.perf_counter()
     measured = shape(bomb(40))  # 2^39 spreads of the last fragment, exactly counted
-    assert (measured.aliases, measured.cost, measured.nesting) == (2**39, 2**40, 42)
+    assert (measured.aliases, measured.cost, measured.nesting) == (2**39, 10 * 2**40, 42)
     assert measured.fields == 2**40  # relationStats and edges, 2^39 times
     assert shape(bomb(80)).cost == 10**15  # capped: a bomb's measure stays a small integer
     chain = ("query { ...F0 } " + " ".join(f"fragment F{i} on Query {{ ...F{i + 1} }}"
@@ -115,7 +117,8 @@ def test_introspection_is_priced_by_what_it_returns_and_adds_no_depth() -> None:
     from graphql import get_introspection_query
 
     graphiql = shape(get_introspection_query(descriptions=True, input_value_deprecation=True))
-    assert (graphiql.depth, graphiql.fields, graphiql.cost) == (0, 0, 0)
+    assert (graphiql.depth, graphiql.cost, graphiql.roots) == (0, 0, 1)
+    assert 100 < graphiql.fields < 500
     assert 10_000 < graphiql.introspection < 50_000
     once = shape("{ __schema { types { name } } }").introspection
     thirty = shape("{ " + " ".join(f"a{i}: __schema {{ types {{ name }} }}" for i in range(30))
@@ -126,6 +129,11 @@ def test_introspection_is_priced_by_what_it_returns_and_adds_no_depth() -> None:
     assert nested.introspection > 50_000  # 38 types x 5^4 fields
 
 
-def test_repeated_fields_are_counted_per_selection_set() -> None:
+def test_repeated_fields_are_counted_per_merged_selection_set() -> None:
     assert shape("{ " + "relationStats { edges } " * 12 + "}").repeats == 12
     assert shape("{ a: relationStats { edges } b: relationStats { edges } }").repeats == 1
+    # inline fragments and spreads merge into the selection set that holds them
+    assert shape("{ posts(first: 1) { " + "...{ edges { cursor } } " * 20 + "} }").repeats == 20
+    assert shape("{ relationStats { edges } ...F ...G } fragment F on Query { relationStats "
+                 "{ edges } } fragment G on Query { ...F relationStats { posts } }").repeats == 4
+    assert shape("{ a: __schema { types { name } } b: __type(name: \"Post\") { name } }").roots == 2
