@@ -545,14 +545,18 @@ def student_group() -> None:
     """The student: a small model distilled from the kept intentions (LoRA, offline)."""
 
 
-@command(student_group, "train", refs_opt,
+@command(student_group, "train",
+         click.option("--references", type=click.Path(path_type=Path),
+                      help="Train on a MIKO release file's kept intentions instead of the "
+                      "graph's (default: the graph's posts of the train split)."),
          click.option("--out", type=click.Path(file_okay=False, path_type=Path),
                       default=Path("student"), show_default=True,
                       help="Folder for the adapter, its manifest and the resumable checkpoint."),
          click.option("--base", type=click.Path(dir_okay=False, path_type=Path),
                       help="Base model, a .gguf file (default: the packaged SmolLM2-135M)."),
          click.option("--min-typicality", type=click.FloatRange(0, 1),
-                      help="Only kept intentions the critic in use scores at least this."),
+                      help="Only kept intentions of at least this typicality (the graph: the "
+                      "critic's score on each edge; a file: the critic in use)."),
          click.option("--epochs", type=click.IntRange(1, 100), default=2, show_default=True),
          click.option("--max-steps", type=click.IntRange(1), help="Stop after this many steps."),
          click.option("--max-minutes", type=click.FloatRange(0, min_open=True),
@@ -576,9 +580,10 @@ def student_train(ctx: click.Context, references: Path | None, out: Path, base: 
                   max_minutes: float | None, batch_size: int, learning_rate: float, rank: int,
                   shots: int, valid_fraction: float, patience: int, eval_every: int | None,
                   seed: int, as_json: bool) -> None:
-    """Fine-tune the student (LoRA on the base) on the kept intentions of a MIKO release file,
-    each prompted with the most similar other posts' kept intentions; validation split by post,
-    early stopping, resumable checkpoints. Writes OUT/adapter and OUT/manifest.json."""
+    """Fine-tune the student (LoRA on the base) on the kept intentions (label 1) of the graph's
+    train split (or of a release file), each prompted with the most similar other posts' kept
+    intentions; validation split by post, early stopping, resumable checkpoints. Writes
+    OUT/adapter, OUT/adapter.gguf and OUT/manifest.json."""
     from kg_builder.student.service import train_student
     from kg_builder.student.training import TrainSettings
 
@@ -587,8 +592,7 @@ def student_train(ctx: click.Context, references: Path | None, out: Path, base: 
                           batch_size=batch_size, epochs=epochs, max_steps=max_steps,
                           patience=patience, eval_every=eval_every, seed=seed, shots=shots,
                           valid_fraction=valid_fraction, min_typicality=min_typicality)
-    manifest = train_student(settings, references or settings.data_dir / "miko" / "train.json",
-                             out, base, train, max_minutes,
+    manifest = train_student(settings, references, out, base, train, max_minutes,
                              say=lambda line: click.echo(line, err=True))
     if as_json:
         click.echo(json.dumps(manifest, indent=2))

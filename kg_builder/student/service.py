@@ -1,4 +1,5 @@
-"""The student services the CLI calls: train one on a release file's kept intentions."""
+"""The student services the CLI calls: train one on the graph's (or a release file's) kept
+intentions."""
 
 from __future__ import annotations
 
@@ -10,23 +11,55 @@ from kg_builder.core.relations import Relation
 from kg_builder.core.settings import Settings
 from kg_builder.embeddings import load_embedder
 from kg_builder.loading.readers import MikoReader
-from kg_builder.student.examples import build_examples, kept_posts
+from kg_builder.student.examples import Kept, build_examples, kept_posts
 from kg_builder.student.training import Trainer, TrainSettings, file_sha256, packaged_base
 
 
-def train_student(settings: Settings, references: Path, out: Path, base: Path | None,
+def graph_posts(settings: Settings, split: str, min_typicality: float | None,
+                page_posts: int = 1000) -> list[Kept]:
+    """The graph's posts of ``split`` with their kept intentions (label 1) whose edges the critic
+    scored at least ``min_typicality`` (the typicality stored on every edge at load)."""
+    from kg_builder.graph.queries import quality as q
+    from kg_builder.loading.service import graph
+    from kg_builder.quality.paging import post_pages
+
+    posts: list[Kept] = []
+    params = {"limit": page_posts, "split": split, "min_typicality": min_typicality}
+    with graph(settings) as driver:
+        for rows in post_pages(driver, settings.neo4j_database, q.student_page(), params):
+            for row in rows:
+                tails = {Relation(k["relation"]): k["tail"] for k in sorted(
+                    row["kept"], key=lambda k: (k["relation"], k["tail"])) if k["tail"]}
+                if tails:
+                    posts.append(Kept(row["id"], row["text"], tails))
+    return posts
+
+
+def train_student(settings: Settings, references: Path | None, out: Path, base: Path | None,
                   train: TrainSettings, max_minutes: float | None = None,
-                  say: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Examples from ``references`` (a MIKO release file: its kept intentions, label 1,
-    optionally those the critic in use scores at or above ``train.min_typicality``), then
-    LoRA training into ``out`` (see ``training``); the manifest."""
+                  say: Callable[[str], None] | None = None, split: str = "train"
+                  ) -> dict[str, Any]:
+    """Examples from the graph's ``split`` posts, or from ``references`` (a MIKO release file):
+    their kept intentions (label 1), optionally only those the critic scores at or above
+    ``train.min_typicality``; then LoRA training into ``out`` (see ``training``). The manifest."""
     from kg_builder.core.models import Rejection
 
     rejected: list[Rejection] = []
-    posts = kept_posts(MikoReader(references), rejected)
     embedder = load_embedder(settings)
     keep: dict[tuple[str, Relation], bool] | None = None
-    if train.min_typicality is not None:
+    if references is None:
+        posts = graph_posts(settings, split, train.min_typicality)
+        selection: dict[str, Any] = {
+            "source": "graph", "database": settings.neo4j_database, "split": split,
+            "label": 1, "min_typicality": train.min_typicality, "typicality_from": "edges",
+            "embedding_model": embedder.model_name}
+    else:
+        posts = kept_posts(MikoReader(references), rejected)
+        selection = {"source": str(references), "source_sha256": file_sha256(references),
+                     "label": 1, "min_typicality": train.min_typicality,
+                     "typicality_from": "the critic in use", "rejected_records": len(rejected),
+                     "embedding_model": embedder.model_name}
+    if references is not None and train.min_typicality is not None:
         from kg_builder.quality.critic import load_critic
 
         critic = load_critic(settings.critic)
@@ -40,9 +73,6 @@ def train_student(settings: Settings, references: Path, out: Path, base: Path | 
     data = build_examples(posts, embedder, shots=train.shots,
                           valid_fraction=train.valid_fraction, seed=train.seed, keep=keep)
     out.mkdir(parents=True, exist_ok=True)
-    selection = {"source": str(references), "source_sha256": file_sha256(references),
-                 "label": 1, "min_typicality": train.min_typicality,
-                 "rejected_records": len(rejected), "embedding_model": embedder.model_name}
     trainer = Trainer(data, base or packaged_base(), out, train, selection,
                       max_minutes=max_minutes, on_progress=say)
     return trainer.run()

@@ -29,8 +29,8 @@ ALLOWED: dict[str, set[str]] = {
                            "kg_builder.loading"},
     "kg_builder.annotation": {"kg_builder.core", "kg_builder.graph", "kg_builder.loading",
                               "kg_builder.quality"},
-    "kg_builder.student": {"kg_builder.core", "kg_builder.embeddings", "kg_builder.loading",
-                           "kg_builder.quality"},
+    "kg_builder.student": {"kg_builder.core", "kg_builder.graph", "kg_builder.embeddings",
+                           "kg_builder.loading", "kg_builder.quality"},
     "kg_api": {"kg_builder.core", "kg_builder.graph", "kg_builder.embeddings"},
 }
 FIRST_PARTY = ("kg_builder", "kg_api", "cli")

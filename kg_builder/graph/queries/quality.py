@@ -56,3 +56,15 @@ def export_page() -> str:
         "AND ($human_label IS NULL OR r.human_label = $human_label) | "
         "{relation: i.relation, text: coalesce(r.text, i.text)}] AS intentions"
     )
+
+
+def student_page() -> str:
+    """A page of one split's posts (by id) with their kept intentions (label 1) whose edge the
+    critic scored at least ``$min_typicality`` (null: any): what the student learns from."""
+    return (
+        "MATCH (p:Post) WHERE p.id > $after AND p.split = $split WITH p ORDER BY p.id "
+        "LIMIT $limit "
+        "RETURN p.id AS id, p.text AS text, "
+        "[(p)-[r]->(i:Intention) WHERE r.label = 1 AND ($min_typicality IS NULL OR "
+        "r.typicality >= $min_typicality) | {relation: i.relation, tail: i.tail}] AS kept"
+    )
