@@ -327,8 +327,15 @@ def build(ctx: click.Context, input_path: Path, fmt: str, images_dir: Path | Non
                        embed_workers=s.ray_embed_workers),
             notify=lambda line: click.echo(line, err=True))
     else:
+        from kg_builder.student.serving import resolve_student
+
+        def notify(line: str) -> None:
+            click.echo(line, err=True)
+
+        student = (resolve_student(s, notify) if not s.llm_base_url or s.student_base_url
+                   else None)
         summary = run_build(s, input_path, fmt, images_dir, out, retry_failed, progress,
-                            notify=lambda line: click.echo(line, err=True))
+                            notify=notify, student=student)
     echo_some([f"rejected {r.location()}: {r.reason}" for r in summary.rejected_input])
     echo_some([f"dead-lettered {d['id']} at {d['stage']}: {d['reason']}" for d in summary.dead])
     click.echo("\n".join(summary.describe(out)))

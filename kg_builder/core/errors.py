@@ -82,6 +82,7 @@ class LLMError(KGBuilderError):
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
+        self.detail = detail
 
 
 class LocalModelError(KGBuilderError):

@@ -130,6 +130,24 @@ class Settings(BaseSettings):
         default=True, description="Without MIKO_LLM_BASE_URL, install the packaged local "
         "model's runtime (llama-cpp-python, compiled; SmolLM2) the first time it is needed.")
 
+    # --- the student (miko build / ingest without MIKO_LLM_BASE_URL) --------------------------
+    student: str = Field(default="packaged", min_length=1, max_length=4096, description=(
+        "Who writes the intentions offline: `packaged` (the student shipped in the package), a "
+        "folder written by `miko student train`, `base` (the student's few-shot prompts on the "
+        "base model without an adapter), or `off` (the chat prompt of stage 3 on the base)."))
+    student_examples: str = Field(default="graph", min_length=1, max_length=4096, description=(
+        "The student's in-context examples: `graph` (the kept intentions of the graph's "
+        "train-split posts most similar to each post), a MIKO release file's kept intentions, "
+        "or `none` (no examples)."))
+    student_shots: int = Field(default=2, ge=0, le=10, description=(
+        "Similar posts' intentions shown in each of the student's prompts (it was trained "
+        "with 2)."))
+    student_base_url: str | None = Field(default=None, max_length=4096, description=(
+        "A server that has the student loaded (vLLM with --enable-lora): the student's "
+        "completions go there instead of a local llama.cpp server."))
+    student_model: str = Field(default="miko-student", min_length=1, max_length=200, description=(
+        "The name to ask MIKO_STUDENT_BASE_URL (or the local student server) for."))
+
     # --- GraphQL API (miko serve) ---------------------------------------------------------
     api_host: str = "127.0.0.1"
     api_port: int = 8000

@@ -15,14 +15,33 @@ from typing import Any, cast
 from kg_builder.core.errors import SettingsError
 from kg_builder.core.settings import Settings
 from kg_builder.generation.cache import StageCache
+from kg_builder.generation.fewshot import Retriever
 from kg_builder.generation.llm import Endpoint, LLMClient, StructuredMode
 from kg_builder.generation.pipeline import BuildSummary, Pipeline, dead_letter_path
 from kg_builder.generation.stages.base import Stage
 from kg_builder.generation.stages.image_description import ImageDescriptionStage
 from kg_builder.generation.stages.intentions import IntentionsStage
 from kg_builder.generation.stages.key_information import KeyInformationStage
+from kg_builder.generation.stages.student_intentions import StudentIntentionsStage
 
 Notify = Callable[[str], None]
+
+
+@dataclass
+class StudentPlan:
+    """Who writes the intentions when the student does (``kg_builder.student.serving``)."""
+
+    model: str  # the provenance every intention carries: student:<id>, or base:<name>
+    adapter: Path | None  # the GGUF LoRA adapter on the packaged base; None: the base alone
+    retriever: Retriever | None  # the in-context examples (None: none)
+    shots: int = 2
+    base_url: str | None = None  # a server that has the student already (vLLM --enable-lora)
+    served_model: str = "miko-student"  # the model name to ask that server for
+
+    def describe(self) -> str:
+        examples = (f"{self.shots} examples each from {len(self.retriever):,} posts' kept "
+                    "intentions" if self.retriever and self.shots else "no examples")
+        return f"intentions by {self.model} ({examples})"
 
 
 @dataclass
@@ -63,10 +82,14 @@ def make_client(settings: Settings, base_urls: str, model: str,
 
 def build_pipeline(settings: Settings, run_dir: Path, images_dir: Path | None = None,
                    retry_failed: bool = True, base_url: str | None = None,
-                   model: str | None = None, start_concurrency: int | None = None) -> PipelineRun:
+                   model: str | None = None, start_concurrency: int | None = None,
+                   student: StudentPlan | None = None, student_url: str | None = None
+                   ) -> PipelineRun:
     """The three stages wired to the configured model server (or the given one).
 
-    Without ``images_dir`` there is no image stage (stage 1 is skipped).
+    Without ``images_dir`` there is no image stage (stage 1 is skipped). With ``student``, stage
+    3 is the student's (plain completions at ``student_url``, else ``student.base_url``, else
+    the text server).
     """
     base_url = base_url or settings.llm_base_url
     model = model or settings.llm_model
@@ -86,24 +109,40 @@ def build_pipeline(settings: Settings, run_dir: Path, images_dir: Path | None = 
                                             images_dir=images_dir,
                                             max_image_side=settings.max_image_side))
     stages.append(KeyInformationStage(text_client, cache, model))
-    stages.append(IntentionsStage(text_client, cache, model))
+    if student is None:
+        stages.append(IntentionsStage(text_client, cache, model))
+    else:
+        url = student_url or student.base_url
+        student_client = text_client
+        if url:
+            served = student.served_model if student.adapter or student.base_url else model
+            student_client = LLMClient(
+                [Endpoint(url, settings.llm_api_key.get_secret_value(), served,
+                          start_concurrency=start_concurrency)],
+                timeout_s=settings.llm_timeout_s, max_retries=settings.llm_max_retries,
+                concurrency=settings.llm_concurrency)
+            clients.append(student_client)
+        stages.append(StudentIntentionsStage(student_client, cache, student.model,
+                                             retriever=student.retriever, shots=student.shots))
     return PipelineRun(Pipeline(stages, retry_failed=retry_failed), clients, cache)
 
 
 def run_build(settings: Settings, input_path: Path, fmt: str, images_dir: Path | None,
               out: Path, retry_failed: bool = True, progress: bool | None = None,
-              notify: Notify = print) -> BuildSummary:
+              notify: Notify = print, student: StudentPlan | None = None) -> BuildSummary:
     """Run the stages over ``input_path`` into ``out`` (dead letters beside it).
 
-    With no MIKO_LLM_BASE_URL the packaged local model is started for the run (no image stage).
-    The first Ctrl-C lets the posts in flight finish, so their answers are cached; a second one
+    With no MIKO_LLM_BASE_URL the packaged local model is started for the run (no image stage),
+    and with ``student`` a second one with the student's adapter writes the intentions. The
+    first Ctrl-C lets the posts in flight finish, so their answers are cached; a second one
     stops at once.
     """
     from kg_builder.loading.readers import open_reader
 
-    local: Any = contextlib.nullcontext()
+    servers = contextlib.ExitStack()
     base_url = model = None
-    local_server = False
+    local: Any = None
+    student_server: Any = None
     if not settings.llm_base_url:
         from kg_builder.generation.local_model import (
             DEMO_WARNING,
@@ -111,17 +150,31 @@ def run_build(settings: Settings, input_path: Path, fmt: str, images_dir: Path |
             ensure_local_runtime,
         )
 
-        notify(f"warning: {DEMO_WARNING}")
+        if student is None:
+            notify(f"warning: {DEMO_WARNING}")
+        else:
+            notify("no MIKO_LLM_BASE_URL: the packaged local model SmolLM2-135M-Instruct "
+                   f"writes the key information (demo quality), {student.describe()} (no image "
+                   "model, so image description is skipped)")
         ensure_local_runtime(settings.local_model_auto_install, notify)
         local = LocalModelServer()
-        local_server = True
         base_url, model = local.base_url, local.model_name
+        if student is not None and student.adapter is not None and not student.base_url:
+            student_server = LocalModelServer(lora=student.adapter,
+                                              alias=student.served_model)
         images_dir = None
+    elif student is not None and not student.base_url:
+        notify("MIKO_LLM_BASE_URL is set: its model writes the intentions (the student is "
+               "used without a model server, or with MIKO_STUDENT_BASE_URL)")
+        student = None
     if images_dir is None:
         notify("no --images folder: stage 1 (image description) is skipped")
     reader = open_reader(input_path, fmt, images_dir=images_dir)
-    with local:
-        if local_server:
+    with servers:
+        for server in (local, student_server):
+            if server is not None:
+                servers.enter_context(server)
+        if local is not None:
             # Its answers stream, so the timeout bounds a pause, never a slow but steady answer;
             # grammars keep its answers in shape (templates, no placeholders, bounded length).
             speed = local.measure_speed()
@@ -135,7 +188,9 @@ def run_build(settings: Settings, input_path: Path, fmt: str, images_dir: Path |
         # The packaged local server answers one request at a time: start there.
         run = build_pipeline(settings, out.parent / (out.stem + ".run"), images_dir,
                              retry_failed, base_url, model,
-                             start_concurrency=local.SLOTS if local_server else None)
+                             start_concurrency=local.SLOTS if local is not None else None,
+                             student=student,
+                             student_url=student_server.base_url if student_server else None)
 
         async def go() -> BuildSummary:
             stop = asyncio.Event()

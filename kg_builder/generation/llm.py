@@ -22,6 +22,7 @@ import asyncio
 import json
 import random
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -280,14 +281,46 @@ class LLMClient:
         assert isinstance(exc, oa.APIStatusError)
         return f"http_{exc.status_code}", False
 
+    async def complete_text(self, prompt: str, name: str, *, max_tokens: int = 64,
+                            stop: Sequence[str] = ("\n",), temperature: float = 0.0,
+                            seed: int | None = None) -> str:
+        """A plain completion of ``prompt`` (the student's few-shot prompts), up to the first
+        ``stop``; raises LLMError (cut off at ``max_tokens``, empty, or the call failed)."""
+
+        async def send(index: int, endpoint: Endpoint, client: Any, mode: StructuredMode) -> Any:
+            extra = {"seed": seed} if seed is not None else {}
+            return await client.completions.create(
+                model=endpoint.model, prompt=prompt, max_tokens=max_tokens,
+                temperature=temperature, stop=list(stop), timeout=self.timeout_s,
+                extra_body=extra or None)
+
+        return self._text(await self._attempts(name, send, structured=False))
+
     async def _call(self, messages: list[dict[str, Any]], name: str, schema: dict[str, Any],
                     grammar: str | None = None) -> str:
+        async def send(index: int, endpoint: Endpoint, client: Any, mode: StructuredMode) -> Any:
+            kwargs: dict[str, Any] = {}
+            if grammar is not None and endpoint.grammar:
+                kwargs["extra_body"] = {"grammar": grammar}
+            elif (fmt := self._response_format(mode, name, schema)) is not None:
+                kwargs["response_format"] = fmt
+            if endpoint.stream:
+                return await self._streamed(client, endpoint, messages, kwargs)
+            return await client.chat.completions.create(
+                model=endpoint.model, messages=messages, max_tokens=self.max_tokens,
+                temperature=0, timeout=self.timeout_s, **kwargs)
+
+        return self._content(await self._attempts(name, send, structured=True))
+
+    async def _attempts(self, name: str, send: Any, structured: bool) -> Any:
+        """``send`` to the endpoints in turn under their concurrency limits, retrying what is
+        worth retrying (with backoff) up to ``max_retries``; the response, or LLMError."""
         oa = self._openai
         attempt = 0
         while True:
             index = self._pick()
             endpoint, client = self.endpoints[index], self._clients[index]
-            mode = self._modes.get(index, self.structured)
+            mode = self._modes.get(index, self.structured) if structured else "none"
             if mode == "auto":
                 mode = "json_schema"
             limit = self.limits[index]
@@ -296,23 +329,12 @@ class LLMClient:
             refused, reason, retryable = False, "", False
             answered = False
             try:
-                kwargs: dict[str, Any] = {}
-                if grammar is not None and endpoint.grammar:
-                    kwargs["extra_body"] = {"grammar": grammar}
-                elif (fmt := self._response_format(mode, name, schema)) is not None:
-                    kwargs["response_format"] = fmt
                 self.usage.calls += 1
-                if endpoint.stream:
-                    response = await self._streamed(client, endpoint, messages, kwargs)
-                else:
-                    response = await client.chat.completions.create(
-                        model=endpoint.model, messages=messages,
-                        max_tokens=self.max_tokens, temperature=0, timeout=self.timeout_s,
-                        **kwargs)
+                response = await send(index, endpoint, client, mode)
                 answered = True
             except (oa.APIStatusError, oa.APITimeoutError, oa.APIConnectionError) as err:
                 failure = err
-                refused = self._refused_schema(err, mode)
+                refused = structured and self._refused_schema(err, mode)
                 if not refused:
                     reason, retryable = self._classify(err)
             finally:
@@ -334,9 +356,9 @@ class LLMClient:
                 self.usage.retries += 1
                 await asyncio.sleep(self._delay(exc, attempt - 1))
                 continue
-            if self.structured == "auto" and index not in self._modes:
+            if structured and self.structured == "auto" and index not in self._modes:
                 self._modes[index] = mode
-            return self._content(response)
+            return response
 
     async def _streamed(self, client: Any, endpoint: Endpoint, messages: list[dict[str, Any]],
                         kwargs: dict[str, Any]) -> Any:
@@ -366,6 +388,24 @@ class LLMClient:
             raise oa.APIConnectionError(message=f"the answer broke off: {exc!r}",
                                         request=_request_of(exc, endpoint)) from exc
         return _Streamed("".join(parts), finish, pieces)
+
+    def _text(self, response: Any) -> str:
+        """A plain completion's text (up to its stop), or LLMError if empty or cut off."""
+        if response.usage is not None:
+            self.usage.tokens_in += response.usage.prompt_tokens or 0
+            self.usage.tokens_out += response.usage.completion_tokens or 0
+        if not response.choices:
+            self._count_failure("empty")
+            raise LLMError("empty", "no choices in the answer")
+        choice = response.choices[0]
+        if choice.finish_reason == "length":
+            self._count_failure("length")
+            raise LLMError("length", "the answer was cut off at its token limit")
+        text = choice.text or ""
+        if not text.strip():
+            self._count_failure("empty")
+            raise LLMError("empty", "the answer has no content")
+        return str(text)
 
     def _content(self, response: Any) -> str:
         """The answer's text, or LLMError for an empty, cut-off or refused answer."""

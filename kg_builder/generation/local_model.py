@@ -96,12 +96,15 @@ class LocalModelServer:
     SLOTS = 1  # llama-cpp-python's server answers one request at a time
 
     def __init__(self, port: int | None = None, n_ctx: int = 4096, threads: int = 2,
-                 start_timeout_s: float = 120.0) -> None:
+                 start_timeout_s: float = 120.0, lora: Path | None = None,
+                 alias: str | None = None) -> None:
         if importlib.util.find_spec("llama_cpp") is None:
             raise LocalModelError(
                 "llama-cpp-python is not installed: pip install 'miko-kg[local]', or set "
                 "MIKO_LLM_BASE_URL to a model server")
         self.model = smollm2_path()
+        self.lora = lora  # a GGUF LoRA adapter applied to every answer (the student)
+        self.alias = alias
         if port is None:
             with socket.socket() as s:
                 s.bind(("127.0.0.1", 0))
@@ -119,7 +122,7 @@ class LocalModelServer:
 
     @property
     def model_name(self) -> str:
-        return self.model.stem
+        return self.alias or self.model.stem
 
     def start(self) -> None:
         # llama.cpp logs a lot while loading: to a file, never to a pipe nobody reads (a full
@@ -132,7 +135,8 @@ class LocalModelServer:
              "--n_threads", str(self.threads), "--model_alias", self.model_name,
              # one request at a time, each to its end: by default a new streamed request
              # would cut the one being answered off
-             "--interrupt_requests", "False"],
+             "--interrupt_requests", "False",
+             *(["--lora_path", str(self.lora)] if self.lora else [])],
             stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:

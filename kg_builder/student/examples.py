@@ -25,21 +25,11 @@ from kg_builder.core.errors import StudentError
 from kg_builder.core.models import Rejection
 from kg_builder.core.relations import Relation, normalise
 from kg_builder.embeddings.base import Embedder
+from kg_builder.generation.fewshot import Kept, Retriever, prompt_for, unit
 from kg_builder.loading.readers import ReadItem
 
-PROMPT_VERSION = "student-fewshot-v1"
-MAX_POST_CHARS = 400  # a post is cut here in prompts (social-media posts are short)
 MIN_TRAIN_POSTS = 2
 MIN_VALID_POSTS = 1
-
-
-@dataclass(frozen=True)
-class Kept:
-    """A post with its kept intentions (label 1), by relation."""
-
-    id: str
-    text: str
-    tails: dict[Relation, str]
 
 
 @dataclass(frozen=True)
@@ -84,60 +74,14 @@ def kept_posts(items: Iterable[ReadItem], rejected: list[Rejection]) -> list[Kep
     return list(by_id.values())
 
 
-def prompt_for(relation: Relation, text: str, shots: Sequence[tuple[str, str]]) -> str:
-    """The student's prompt: the neighbours' (text, tail) pairs, then the post and template."""
-    template = relation.spec.template
-    lines = ["Intentions behind social-media posts, for one relation at a time.", ""]
-    for other_text, tail in shots:
-        lines += [f"Post: {_cut(other_text)}", f"{template} {tail}", ""]
-    lines += [f"Post: {_cut(text)}", template]
-    return "\n".join(lines)
-
-
-def _cut(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= MAX_POST_CHARS else text[:MAX_POST_CHARS - 1] + "…"
-
-
-def _unit(vectors: npt.ArrayLike) -> npt.NDArray[np.float32]:
-    array = np.asarray(vectors, dtype=np.float32)
-    unit: npt.NDArray[np.float32] = array / np.maximum(
-        np.linalg.norm(array, axis=1, keepdims=True), 1e-12)
-    return unit
-
-
-class Retriever:
-    """The most similar posts of a pool to a text, by post embedding, with their kept tails."""
-
-    def __init__(self, pool: Sequence[Kept], embedder: Embedder) -> None:
-        self.pool = list(pool)
-        self.embedder = embedder
-        self.vectors = _unit(embedder.embed([p.text for p in self.pool])) if self.pool else None
-        self.texts = [normalise(p.text) for p in self.pool]
-
-    def shots(self, text: str, relation: Relation, k: int,
-              vector: npt.NDArray[np.float32] | None = None) -> list[tuple[str, str]]:
-        if self.vectors is None or k <= 0:
-            return []
-        query = vector if vector is not None else _unit(self.embedder.embed([text]))[0]
-        similarity = self.vectors @ query
-        own = normalise(text)
-        found: list[tuple[str, str]] = []
-        for i in np.argsort(-similarity, kind="stable"):
-            post = self.pool[int(i)]
-            if self.texts[int(i)] == own or relation not in post.tails:
-                continue
-            found.append((post.text, post.tails[relation]))
-            if len(found) == k:
-                break
-        return found[::-1]  # the most similar last, nearest to the question
-
-
 def build_examples(posts: Sequence[Kept], embedder: Embedder, *, shots: int = 2,
                    valid_fraction: float = 0.1, seed: int = 0,
-                   keep: dict[tuple[str, Relation], bool] | None = None) -> ExampleSet:
+                   keep: dict[tuple[str, Relation], bool] | None = None,
+                   zero_shot_fraction: float = 0.0) -> ExampleSet:
     """Examples split by post (see the module's docstring); ``keep`` (from a typicality filter)
-    drops the (post, relation) pairs it marks False as targets, not as neighbours' answers."""
+    drops the (post, relation) pairs it marks False as targets, not as neighbours' answers.
+    A seeded ``zero_shot_fraction`` of the training examples shows no neighbour, so that the
+    student also answers well where the graph has no similar post to show (an empty graph)."""
     ids = sorted({p.id for p in posts})
     random.Random(seed).shuffle(ids)
     n_valid = max(MIN_VALID_POSTS, round(len(ids) * valid_fraction)) if len(ids) > 1 else 0
@@ -154,10 +98,13 @@ def build_examples(posts: Sequence[Kept], embedder: Embedder, *, shots: int = 2,
             "posts (such as MIKO's train.json), or lower --min-typicality")
     retriever = Retriever(train_posts, embedder)
     assert retriever.vectors is not None
-    valid_vectors = _unit(embedder.embed([p.text for p in valid_posts]))
+    valid_vectors = unit(embedder.embed([p.text for p in valid_posts]))
     dropped = 0
 
-    def examples(group: Sequence[Kept], vectors: npt.NDArray[np.float32]) -> list[Example]:
+    coin = random.Random(seed * 7919 + 1)
+
+    def examples(group: Sequence[Kept], vectors: npt.NDArray[np.float32],
+                 zero_shot: float) -> list[Example]:
         nonlocal dropped
         out = []
         for post, vector in zip(group, vectors, strict=True):
@@ -165,13 +112,14 @@ def build_examples(posts: Sequence[Kept], embedder: Embedder, *, shots: int = 2,
                 if keep is not None and not keep.get((post.id, relation), True):
                     dropped += 1
                     continue
+                k = 0 if zero_shot and coin.random() < zero_shot else shots
                 prompt = prompt_for(relation, post.text,
-                                    retriever.shots(post.text, relation, shots, vector))
+                                    retriever.shots(post.text, relation, k, vector))
                 out.append(Example(post.id, relation, prompt, f" {tail}"))
         return out
 
-    train = examples(train_posts, retriever.vectors)
-    valid = examples(valid_posts, valid_vectors)
+    train = examples(train_posts, retriever.vectors, zero_shot_fraction)
+    valid = examples(valid_posts, valid_vectors, 0.0)
     if not train or not valid:
         raise StudentError("no training or no validation example is left after the typicality "
                            "filter: lower --min-typicality")

@@ -88,8 +88,9 @@ def export_gguf_adapter(adapter_dir: Path, base: Path, out: Path) -> Path:
             b = _permute(b, meta["heads"])
         elif hf_name.endswith("k_proj"):
             b = _permute(b, meta["kv_heads"])
-        writer.add_tensor(f"{gguf_name}.lora_a", np.ascontiguousarray(a))
-        writer.add_tensor(f"{gguf_name}.lora_b", np.ascontiguousarray(b))
+        # f16, as llama.cpp's own convert_lora_to_gguf.py writes by default: half the size
+        writer.add_tensor(f"{gguf_name}.lora_a", np.ascontiguousarray(a, dtype=np.float16))
+        writer.add_tensor(f"{gguf_name}.lora_b", np.ascontiguousarray(b, dtype=np.float16))
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()

@@ -11,7 +11,8 @@ from kg_builder.core.relations import Relation
 from kg_builder.core.settings import Settings
 from kg_builder.embeddings import load_embedder
 from kg_builder.loading.readers import MikoReader
-from kg_builder.student.examples import Kept, build_examples, kept_posts
+from kg_builder.generation.fewshot import Kept
+from kg_builder.student.examples import build_examples, kept_posts
 from kg_builder.student.training import Trainer, TrainSettings, file_sha256, packaged_base
 
 
@@ -71,7 +72,8 @@ def train_student(settings: Settings, references: Path | None, out: Path, base: 
         keep = {(p.id, rel): bool(score >= train.min_typicality)
                 for (p, rel, _), score in zip(pairs, scores, strict=True)}
     data = build_examples(posts, embedder, shots=train.shots,
-                          valid_fraction=train.valid_fraction, seed=train.seed, keep=keep)
+                          valid_fraction=train.valid_fraction, seed=train.seed, keep=keep,
+                          zero_shot_fraction=train.zero_shot_fraction)
     out.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(data, base or packaged_base(), out, train, selection,
                       max_minutes=max_minutes, on_progress=say)

@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from kg_builder.core.errors import StudentError
-from kg_builder.student.examples import PROMPT_VERSION, Example, ExampleSet
+from kg_builder.generation.fewshot import PROMPT_VERSION
+from kg_builder.student.examples import Example, ExampleSet
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 MANIFEST = "manifest.json"
@@ -59,6 +60,8 @@ class TrainSettings:
     shots: int = 2
     valid_fraction: float = 0.1
     min_typicality: float | None = None
+    zero_shot_fraction: float = 0.1  # training examples shown no neighbour (see examples)
+    valid_max_examples: int = 240  # the validation loss is measured on at most this many
 
 
 @dataclass
@@ -130,6 +133,16 @@ def encode(tokenizer: Any, example: Example, max_tokens: int) -> tuple[list[int]
     return prompt + target, [-100] * len(prompt) + target
 
 
+def epoch_order(lengths: Sequence[int], batch_size: int, seed: int) -> list[int]:
+    """A seeded shuffle of the examples, each run of 16 batches sorted by length, so that a
+    batch pads little (on a CPU a padded token costs as much as a real one)."""
+    order = list(range(len(lengths)))
+    random.Random(seed).shuffle(order)
+    run = 16 * batch_size
+    return [i for start in range(0, len(order), run)
+            for i in sorted(order[start:start + run], key=lambda i: lengths[i])]
+
+
 class Trainer:
     def __init__(self, data: ExampleSet, base: Path, out: Path, settings: TrainSettings,
                  selection: dict[str, Any], max_minutes: float | None = None,
@@ -165,6 +178,9 @@ class Trainer:
                                       lr=s.learning_rate, weight_decay=0.0)
         train = [encode(tokenizer, ex, s.max_tokens) for ex in self.data.train]
         valid = [encode(tokenizer, ex, s.max_tokens) for ex in self.data.valid]
+        if len(valid) > s.valid_max_examples:  # an even, fixed sample (the loss is a guide)
+            stride = len(valid) / s.valid_max_examples
+            valid = [valid[int(i * stride)] for i in range(s.valid_max_examples)]
         steps_per_epoch = math.ceil(len(train) / s.batch_size)
         total_steps = min(s.max_steps or steps_per_epoch * s.epochs, steps_per_epoch * s.epochs)
         progress = self._resume(model, optimizer, set_peft_model_state_dict)
@@ -175,8 +191,8 @@ class Trainer:
         started = time.monotonic()  # the rate and budget count training, not loading
         window: list[float] = []
         while progress.step < total_steps and not progress.stopped:
-            order = list(range(len(train)))
-            random.Random(s.seed * 1_000_003 + progress.epoch).shuffle(order)
+            order = epoch_order([len(ids) for ids, _ in train], s.batch_size,
+                                s.seed * 1_000_003 + progress.epoch)
             while (progress.position < len(order) and progress.step < total_steps
                    and not progress.stopped):
                 batch = [train[i] for i in order[progress.position:progress.position + s.batch_size]]

@@ -30,6 +30,7 @@ ALLOWED: dict[str, set[str]] = {
     "kg_builder.annotation": {"kg_builder.core", "kg_builder.graph", "kg_builder.loading",
                               "kg_builder.quality"},
     "kg_builder.student": {"kg_builder.core", "kg_builder.graph", "kg_builder.embeddings",
+                           "kg_builder.generation",
                            "kg_builder.loading", "kg_builder.quality"},
     "kg_api": {"kg_builder.core", "kg_builder.graph", "kg_builder.embeddings"},
 }

@@ -41,6 +41,18 @@ def typicality_summary() -> str:
     )
 
 
+def student_examples_page() -> str:
+    """A page of one split's posts (by id) with their stored embedding and kept intentions
+    (label 1): the in-context examples the student is shown at generation time."""
+    return (
+        "MATCH (p:Post) WHERE p.id > $after AND p.split = $split WITH p ORDER BY p.id "
+        "LIMIT $limit "
+        "RETURN p.id AS id, p.text AS text, p.embedding AS embedding, "
+        "[(p)-[r]->(i:Intention) WHERE r.label = 1 | {relation: i.relation, tail: i.tail}] "
+        "AS kept"
+    )
+
+
 def export_page() -> str:
     """A page of posts (by id) with what a training example needs: text, image description,
     key information and the intention edges that pass the filters."""

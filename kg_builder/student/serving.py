@@ -1,0 +1,132 @@
+"""Which student writes a build's intentions, and with which examples (``MIKO_STUDENT``,
+``MIKO_STUDENT_EXAMPLES``, ``MIKO_STUDENT_SHOTS``): the plan ``generation.build`` runs.
+
+- ``packaged`` (default): the adapter shipped in the package (``kg_builder/_resources/student``,
+  trained by the command in QUALITY.md); a folder: one written by ``miko student train``;
+  ``base``: the same few-shot prompts on the base model alone; ``off``: stage 3's chat prompt.
+- Examples: ``graph`` reads the kept intentions (label 1) of the graph's train-split posts, with
+  their stored embeddings, once per build (no graph, or none there: no examples, said so); a
+  release file's kept intentions; or ``none``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kg_builder.core.errors import KGBuilderError, StudentError
+from kg_builder.core.models import Rejection
+from kg_builder.core.relations import Relation
+from kg_builder.core.resources import RESOURCES
+from kg_builder.core.settings import Settings
+from kg_builder.generation.build import StudentPlan
+from kg_builder.generation.fewshot import PROMPT_VERSION, Kept, Retriever
+
+PACKAGED_STUDENT = RESOURCES / "student"
+Notify = Callable[[str], None]
+
+
+def student_folder(setting: str) -> Path:
+    return PACKAGED_STUDENT if setting == "packaged" else Path(setting).expanduser()
+
+
+def read_student(folder: Path) -> dict[str, Any]:
+    """A student folder's manifest, checked: its GGUF adapter is there and whole (its hash),
+    and it answers the prompts this code writes."""
+    manifest_file = folder / "manifest.json"
+    if not manifest_file.is_file():
+        raise StudentError(f"MIKO_STUDENT={folder}: no manifest.json there; point it at a folder "
+                           "written by `miko student train --out`, or use `packaged`, `base` or "
+                           "`off`")
+    try:
+        manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+        gguf = folder / str(manifest["gguf_adapter"]["file"])
+        expected = str(manifest["gguf_adapter"]["sha256"])
+        student_id = str(manifest["id"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise StudentError(f"{manifest_file}: not a student manifest ({exc!r}); retrain with "
+                           "`miko student train`") from exc
+    if manifest.get("prompt_version") != PROMPT_VERSION:
+        raise StudentError(f"{folder}: trained on prompts {manifest.get('prompt_version')!r}, "
+                           f"this version writes {PROMPT_VERSION!r}: retrain it")
+    from kg_builder.student.training import file_sha256
+
+    if not gguf.is_file() or file_sha256(gguf) != expected:
+        raise StudentError(f"{gguf}: missing or not the adapter its manifest names (sha256); "
+                           "retrain, or copy the folder again")
+    return {**manifest, "gguf_path": gguf, "id": student_id}
+
+
+def examples_from_graph(settings: Settings, notify: Notify) -> Retriever | None:
+    """The graph's train-split posts with kept intentions, as a retriever (None: no graph,
+    or no such post in it, said with the fix)."""
+    from kg_builder.embeddings import load_embedder
+    from kg_builder.graph.queries import quality as q
+    from kg_builder.loading.service import graph
+    from kg_builder.quality.paging import post_pages
+
+    try:
+        with graph(settings) as driver:
+            pool: list[Kept] = []
+            vectors: list[list[float] | None] = []
+            params = {"limit": 2000, "split": "train"}
+            for rows in post_pages(driver, settings.neo4j_database, q.student_examples_page(),
+                                   params):
+                for row in rows:
+                    tails = {Relation(k["relation"]): k["tail"] for k in sorted(
+                        row["kept"], key=lambda k: (k["relation"], k["tail"])) if k["tail"]}
+                    if tails:
+                        pool.append(Kept(row["id"], row["text"], tails))
+                        vectors.append(row["embedding"])
+    except KGBuilderError as exc:
+        notify(f"the student's examples: the graph is not available ({exc}); the student writes "
+               "without examples (MIKO_STUDENT_EXAMPLES=FILE takes them from a release file)")
+        return None
+    if not pool:
+        notify("the student's examples: the graph holds no train-split post with kept "
+               "intentions; the student writes without examples (load some with `miko "
+               "load-release`, or MIKO_STUDENT_EXAMPLES=FILE)")
+        return None
+    embedder = load_embedder(settings)
+    stored = [v for v in vectors if v is not None and len(v) == embedder.dimension]
+    return Retriever(pool, embedder, stored if len(stored) == len(pool) else None)
+
+
+def examples_from_file(settings: Settings, path: Path, notify: Notify) -> Retriever:
+    from kg_builder.embeddings import load_embedder
+    from kg_builder.loading.readers import MikoReader
+    from kg_builder.student.examples import kept_posts
+
+    rejected: list[Rejection] = []
+    pool = kept_posts(MikoReader(path), rejected)
+    for r in rejected[:5]:
+        notify(f"the student's examples: rejected {r.location()}: {r.reason}")
+    if not pool:
+        raise StudentError(f"MIKO_STUDENT_EXAMPLES={path}: no post with a kept intention "
+                           "(label 1) there; point it at a MIKO release file such as train.json")
+    return Retriever(pool, load_embedder(settings))
+
+
+def resolve_student(settings: Settings, notify: Notify) -> StudentPlan | None:
+    """The student plan the settings ask for (None: ``off``, the chat stage)."""
+    choice = settings.student.strip()
+    if choice == "off":
+        return None
+    if choice == "base":
+        from kg_builder.generation.local_model import smollm2_path
+
+        model, adapter = f"base:{smollm2_path().stem}", None
+    else:
+        manifest = read_student(student_folder(choice))
+        model, adapter = f"student:{manifest['id']}", manifest["gguf_path"]
+    source = settings.student_examples.strip()
+    retriever: Retriever | None = None
+    if settings.student_shots and source == "graph":
+        retriever = examples_from_graph(settings, notify)
+    elif settings.student_shots and source != "none":
+        retriever = examples_from_file(settings, Path(source).expanduser(), notify)
+    return StudentPlan(model=model, adapter=adapter, retriever=retriever,
+                       shots=settings.student_shots, base_url=settings.student_base_url,
+                       served_model=settings.student_model)
