@@ -1,5 +1,5 @@
 """An OpenAI-compatible chat-completions server on 127.0.0.1 for tests: a double of the remote
-model server only (never of our code).
+model server only (never of our code). ``/v1/completions`` answers plain prompts (the student's).
 
 It speaks the real protocol: ``POST /v1/chat/completions`` with ``response_format`` (json_schema
 or json_object), image content parts (data URLs), ``usage``, OpenAI-style error bodies, 429
@@ -181,6 +181,37 @@ def create_double(faults: Faults) -> Starlette:
                       "total_tokens": prompt_tokens + completion_tokens},
         })
 
+    async def text_completions(request: Request) -> Response:
+        """Plain completions (the student's few-shot prompts): the words of the last post
+        in the prompt, as a continuation of its last line (the relation's template)."""
+        body = await request.json()
+        faults.requests.append(body)
+        fault = faults.next()
+        if faults.latency_s:
+            await asyncio.sleep(faults.latency_s)
+        if fault == "500":
+            return _error(500, "The server had an error", "server_error")
+        if fault in ("timeout", "hang"):
+            await asyncio.sleep(3600)
+        prompt = str(body["prompt"])
+        posts = re.findall(r"^Post: (.*)$", prompt, re.M)
+        text = f" {' '.join(_words(posts[-1] if posts else prompt, 4))} today.\nPost: more"
+        finish = "stop"
+        if fault == "placeholder" or (posts and "copy the placeholder" in posts[-1]):
+            text = " [brief description]."
+        elif fault == "template_again":
+            text = " " + prompt.rsplit("\n", 1)[-1] + " share it."
+        elif fault == "length":
+            finish = "length"
+        for stop in body.get("stop") or []:
+            text = text.split(stop, 1)[0]
+        return JSONResponse({
+            "id": f"cmpl-{faults.calls}", "object": "text_completion",
+            "created": int(time.time()), "model": body.get("model", "double"),
+            "choices": [{"index": 0, "text": text, "finish_reason": finish, "logprobs": None}],
+            "usage": {"prompt_tokens": len(prompt) // 4, "completion_tokens": len(text) // 4,
+                      "total_tokens": (len(prompt) + len(text)) // 4}})
+
     async def models(request: Request) -> Response:
         return JSONResponse({"object": "list", "data": [{"id": "double", "object": "model"}]})
 
@@ -197,6 +228,7 @@ def create_double(faults: Faults) -> Starlette:
 
     return Starlette(routes=[
         Route("/v1/chat/completions", completions, methods=["POST"]),
+        Route("/v1/completions", text_completions, methods=["POST"]),
         Route("/v1/models", models),
         Route("/openai/deployments/{deployment}/chat/completions", azure, methods=["POST"]),
     ])

@@ -167,6 +167,8 @@ def run_build(settings: Settings, input_path: Path, fmt: str, images_dir: Path |
         notify("MIKO_LLM_BASE_URL is set: its model writes the intentions (the student is "
                "used without a model server, or with MIKO_STUDENT_BASE_URL)")
         student = None
+    elif student is not None:
+        notify(f"{student.describe()}, answered by {student.base_url}")
     if images_dir is None:
         notify("no --images folder: stage 1 (image description) is skipped")
     reader = open_reader(input_path, fmt, images_dir=images_dir)

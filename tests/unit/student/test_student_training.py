@@ -15,7 +15,8 @@ from click.testing import CliRunner
 
 from cli import main
 from kg_builder.core.relations import Relation
-from kg_builder.student.examples import Kept, build_examples, prompt_for
+from kg_builder.generation.fewshot import Kept, prompt_for
+from kg_builder.student.examples import build_examples
 
 POSTS = 14
 
@@ -145,6 +146,32 @@ def test_llama_cpp_answers_the_template_with_the_trained_adapter(
     completion: Any = llm(prompt, max_tokens=24, temperature=0.0, stop=["\n"])
     answer = completion["choices"][0]["text"]
     assert answer.strip() and "Post:" not in answer, answer
+
+
+def test_miko_build_serves_the_trained_student_on_llama_cpp(
+        trained: tuple[Path, Any], release: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """No model server: the base writes the key information, the student (its adapter on a
+    second llama.cpp server) the intentions, shown the release file's kept intentions."""
+    from kg_builder.core.models import PostRecord
+
+    out, manifest = trained
+    for name in ("MIKO_LLM_BASE_URL", "MIKO_STUDENT_BASE_URL", "MIKO_STUDENT_SHOTS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MIKO_STUDENT", str(out))
+    monkeypatch.setenv("MIKO_STUDENT_EXAMPLES", str(release))
+    posts = tmp_path / "posts.jsonl"
+    posts.write_text(json.dumps({"id": "t:1", "text": "Finally finished my first marathon!"})
+                     + "\n")
+    run = tmp_path / "run.jsonl"
+    result = CliRunner().invoke(main, ["build", str(posts), "--out", str(run)])
+    assert result.exit_code == 0, result.output
+    student = f"student:{manifest['id']}"
+    assert f"intentions by {student} (2 examples each from" in result.output
+    built = PostRecord.model_validate_json(run.read_text())
+    assert [i.relation for i in built.intentions] == list(Relation)
+    for i in built.intentions:
+        assert i.model == student and i.text.startswith(i.relation.spec.template + " "), i.text
 
 
 def test_too_small_a_training_set_is_a_clear_error(data_dir: Path, tmp_path: Path) -> None:
