@@ -10,8 +10,8 @@ from typing import Any
 from kg_builder.core.relations import Relation
 from kg_builder.core.settings import Settings
 from kg_builder.embeddings import load_embedder
-from kg_builder.loading.readers import MikoReader
 from kg_builder.generation.fewshot import Kept
+from kg_builder.loading.readers import MikoReader
 from kg_builder.student.examples import build_examples, kept_posts
 from kg_builder.student.training import Trainer, TrainSettings, file_sha256, packaged_base
 

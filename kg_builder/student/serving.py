@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from kg_builder.generation.build import StudentPlan
 from kg_builder.generation.fewshot import PROMPT_VERSION, Kept, Retriever
 
 PACKAGED_STUDENT = RESOURCES / "student"
+MAX_MANIFEST_BYTES = 4 << 20
+ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 Notify = Callable[[str], None]
 
 
@@ -41,12 +44,19 @@ def read_student(folder: Path) -> dict[str, Any]:
                            "written by `miko student train --out`, or use `packaged`, `base` or "
                            "`off`")
     try:
+        if manifest_file.stat().st_size > MAX_MANIFEST_BYTES:
+            raise ValueError(f"larger than {MAX_MANIFEST_BYTES:,} bytes")
         manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
-        gguf = folder / str(manifest["gguf_adapter"]["file"])
+        name = str(manifest["gguf_adapter"]["file"])
+        if Path(name).name != name or name in ("", ".", ".."):
+            raise ValueError(f"the adapter file {name!r} is not a file name in the folder")
+        gguf = folder / name
         expected = str(manifest["gguf_adapter"]["sha256"])
         student_id = str(manifest["id"])
+        if not ID.fullmatch(student_id):
+            raise ValueError(f"the id {student_id[:40]!r} is not 1-64 letters, digits, - or _")
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise StudentError(f"{manifest_file}: not a student manifest ({exc!r}); retrain with "
+        raise StudentError(f"{manifest_file}: not a student manifest ({exc}); retrain with "
                            "`miko student train`") from exc
     if manifest.get("prompt_version") != PROMPT_VERSION:
         raise StudentError(f"{folder}: trained on prompts {manifest.get('prompt_version')!r}, "

@@ -29,6 +29,9 @@ def test_the_installed_wheel_runs_outside_the_checkout(empty_graph: Any, tmp_pat
     assert {"kg_builder/_resources/prompts/intentions.txt",
             "kg_builder/_resources/schema/neo4j.cypher", "cli.py",
             "kg_builder/_resources/critic/typicality.json",
+            "kg_builder/_resources/prompts/student_intentions.txt",
+            "kg_builder/_resources/student/manifest.json",
+            "kg_builder/_resources/student/adapter.gguf",
             "kg_api/static/graphiql/index.html", "kg_api/static/graphiql/graphiql.min.js",
             "kg_api/static/graphiql/licenses/graphiql.LICENSE"} <= names
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
@@ -53,9 +56,14 @@ def test_the_installed_wheel_runs_outside_the_checkout(empty_graph: Any, tmp_pat
     (work / "posts.jsonl").write_text(json.dumps({"id": "w1", "text": "Sunset over the harbour "
                                                   "after a long week #weekend"}) + "\n")
     with running_double() as (url, faults):
-        env.update(MIKO_LLM_BASE_URL=url, MIKO_LLM_MODEL="double")
+        # the packaged student, found in the installed package (answered by the double)
+        env.update(MIKO_LLM_BASE_URL=url, MIKO_LLM_MODEL="double", MIKO_STUDENT_BASE_URL=url,
+                   MIKO_STUDENT_EXAMPLES="none")
         build = miko("build", "posts.jsonl", "--out", "run.jsonl")
     assert build.returncode == 0, build.stdout + build.stderr
     [record] = [json.loads(line) for line in (work / "run.jsonl").read_text().splitlines()]
     assert record["id"] == "w1" and len(record["intentions"]) == 10
+    assert {i["model"] for i in record["intentions"]} == {
+        "student:" + json.loads((ROOT / "kg_builder/_resources/student/manifest.json").read_text()
+                                )["id"]}
     assert faults.calls == 2  # key information + intentions

@@ -116,8 +116,11 @@ class StudentIntentionsStage(Stage[StudentInput, Intentions]):
 
 
 def check(relation: Relation, answer: str) -> str:
-    """The answer's first line as a checked continuation of the relation's template."""
+    """The answer's first line as a checked continuation of the relation's template, which
+    also makes a storable intention (the record's own limits and cleaning)."""
     line = answer.strip().split("\n", 1)[0].strip()
     if len(line) > MAX_ANSWER_CHARS:
         raise ValueError(f"longer than {MAX_ANSWER_CHARS} characters")
-    return check_continuation(relation, line)
+    tail = check_continuation(relation, line)
+    IntentionRecord(relation=relation, text=sentence(relation, tail))  # ValueError if not
+    return tail

@@ -39,6 +39,13 @@ def test_a_folder_that_is_not_a_student_is_refused_with_the_fix(tmp_path: Path) 
     (tmp_path / "manifest.json").write_text("[1, 2")
     with pytest.raises(StudentError, match="not a student manifest"):
         read_student(tmp_path)
+    # the adapter is read only from the folder the user pointed at
+    outside = student(tmp_path / "s", gguf_adapter={"file": "../s/adapter.gguf", "sha256": "x"})
+    with pytest.raises(StudentError, match="is not a file name in the folder"):
+        read_student(outside)
+    odd = student(tmp_path / "odd", id="a/b\u202e")
+    with pytest.raises(StudentError, match="is not 1-64 letters"):
+        read_student(odd)
 
 
 def test_a_changed_adapter_or_older_prompts_are_refused(tmp_path: Path) -> None:
@@ -48,7 +55,7 @@ def test_a_changed_adapter_or_older_prompts_are_refused(tmp_path: Path) -> None:
     with pytest.raises(StudentError, match="not the adapter its manifest names"):
         read_student(folder)
     old = student(tmp_path / "old", prompt_version="student-fewshot-v0")
-    with pytest.raises(StudentError, match="trained on prompts 'student-fewshot-v0'.*retrain"):
+    with pytest.raises(StudentError, match=r"trained on prompts 'student-fewshot-v0'.*retrain"):
         read_student(old)
 
 
