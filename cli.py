@@ -321,6 +321,10 @@ def build(ctx: click.Context, input_path: Path, fmt: str, images_dir: Path | Non
     if (engine or s.build_engine) == "ray":
         from kg_builder.generation.ray_engine import RayOptions, run_build_ray
 
+        if s.student_base_url:
+            click.echo("the Ray engine writes the intentions with stage 3's chat prompt on "
+                       "MIKO_LLM_BASE_URL; MIKO_STUDENT* apply to the single engine", err=True)
+
         summary = run_build_ray(
             s, input_path, fmt, images_dir, out, retry_failed, progress,
             RayOptions(s.ray_address, s.ray_workers, s.ray_batch_size,

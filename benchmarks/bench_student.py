@@ -52,7 +52,8 @@ def main() -> None:
     from kg_builder.loading.readers import MikoReader
     from kg_builder.student.examples import build_examples, kept_posts
 
-    data = build_examples(kept_posts(MikoReader(references), []), load_embedder(settings))
+    data = build_examples(kept_posts(MikoReader(references), []), load_embedder(settings),
+                          zero_shot_fraction=TrainSettings().zero_shot_fraction)
     sample = data.train[:200]
     mean_tokens = sum(len(tokenizer(e.prompt + e.target)["input_ids"]) for e in sample) / len(sample)
     per_step = seconds / manifest["steps"]
@@ -61,7 +62,7 @@ def main() -> None:
         "steps": manifest["steps"], "batch_size": args.batch_size,
         "train_seconds": seconds, "wall_seconds": round(wall, 1),
         "seconds_per_step": round(per_step, 3),
-        "tokens_per_second": round(mean_tokens * args.batch_size / per_step, 1),
+        "tokens_per_second": manifest["tokens_per_second"],
         "mean_tokens_per_example": round(mean_tokens, 1), "train_examples": examples,
         "minutes_per_epoch": round(per_step * steps_per_epoch / 60, 1),
     }

@@ -145,6 +145,8 @@ class Settings(BaseSettings):
     student_base_url: str | None = Field(default=None, max_length=4096, description=(
         "A server that has the student loaded (vLLM with --enable-lora): the student's "
         "completions go there instead of a local llama.cpp server."))
+    student_api_key: SecretStr = Field(default=SecretStr(""), description=(
+        "The API key for MIKO_STUDENT_BASE_URL (MIKO_LLM_API_KEY is never sent there)."))
     student_model: str = Field(default="miko-student", min_length=1, max_length=200, description=(
         "The name to ask MIKO_STUDENT_BASE_URL (or the local student server) for."))
 

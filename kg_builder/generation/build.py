@@ -37,6 +37,7 @@ class StudentPlan:
     shots: int = 2
     base_url: str | None = None  # a server that has the student already (vLLM --enable-lora)
     served_model: str = "miko-student"  # the model name to ask that server for
+    served: str = ""  # what answers exactly (adapter hash, server and name): keys the cache
 
     def describe(self) -> str:
         examples = (f"{self.shots} examples each from {len(self.retriever):,} posts' kept "
@@ -83,8 +84,8 @@ def make_client(settings: Settings, base_urls: str, model: str,
 def build_pipeline(settings: Settings, run_dir: Path, images_dir: Path | None = None,
                    retry_failed: bool = True, base_url: str | None = None,
                    model: str | None = None, start_concurrency: int | None = None,
-                   student: StudentPlan | None = None, student_url: str | None = None
-                   ) -> PipelineRun:
+                   student: StudentPlan | None = None, student_url: str | None = None,
+                   student_concurrency: int | None = None) -> PipelineRun:
     """The three stages wired to the configured model server (or the given one).
 
     Without ``images_dir`` there is no image stage (stage 1 is skipped). With ``student``, stage
@@ -116,14 +117,16 @@ def build_pipeline(settings: Settings, run_dir: Path, images_dir: Path | None = 
         student_client = text_client
         if url:
             served = student.served_model if student.adapter or student.base_url else model
+            remote = student_url is None  # MIKO_STUDENT_BASE_URL, not our local server
             student_client = LLMClient(
-                [Endpoint(url, settings.llm_api_key.get_secret_value(), served,
-                          start_concurrency=start_concurrency)],
+                [Endpoint(url, settings.student_api_key.get_secret_value() if remote else "",
+                          served, start_concurrency=None if remote else start_concurrency)],
                 timeout_s=settings.llm_timeout_s, max_retries=settings.llm_max_retries,
-                concurrency=settings.llm_concurrency)
+                concurrency=student_concurrency or settings.llm_concurrency)
             clients.append(student_client)
         stages.append(StudentIntentionsStage(student_client, cache, student.model,
-                                             retriever=student.retriever, shots=student.shots))
+                                             retriever=student.retriever, shots=student.shots,
+                                             served=student.served))
     return PipelineRun(Pipeline(stages, retry_failed=retry_failed), clients, cache)
 
 
@@ -172,6 +175,9 @@ def run_build(settings: Settings, input_path: Path, fmt: str, images_dir: Path |
     if images_dir is None:
         notify("no --images folder: stage 1 (image description) is skipped")
     reader = open_reader(input_path, fmt, images_dir=images_dir)
+    # a remote student keeps the configured ceiling; the local one answers one at a time
+    student_concurrency = (settings.llm_concurrency if student is not None and student.base_url
+                           else None)
     with servers:
         for server in (local, student_server):
             if server is not None:
@@ -192,7 +198,8 @@ def run_build(settings: Settings, input_path: Path, fmt: str, images_dir: Path |
                              retry_failed, base_url, model,
                              start_concurrency=local.SLOTS if local is not None else None,
                              student=student,
-                             student_url=student_server.base_url if student_server else None)
+                             student_url=student_server.base_url if student_server else None,
+                             student_concurrency=student_concurrency)
 
         async def go() -> BuildSummary:
             stop = asyncio.Event()

@@ -45,13 +45,14 @@ def prompt_for(relation: Relation, text: str, shots: Sequence[tuple[str, str]],
                template: PromptTemplate | None = None) -> str:
     """The student's prompt: the neighbours' (text, tail) pairs, then the post and template."""
     opening = relation.spec.template
-    examples = "".join(f"Post: {cut(other)}\n{opening} {tail}\n\n" for other, tail in shots)
+    examples = "".join(f"Post: {cut(other)}\n{opening} {cut(tail)}\n\n" for other, tail in shots)
     return (template or student_template()).render(
         examples=examples, post_text=cut(text), template=opening)
 
 
 def cut(text: str) -> str:
-    """A post's text on one line, at most MAX_POST_CHARS characters."""
+    """A text on one line (every run of whitespace, line breaks included, one space), at most
+    MAX_POST_CHARS characters: no post or tail can add a line to the prompt."""
     text = " ".join(text.split())
     return text if len(text) <= MAX_POST_CHARS else text[:MAX_POST_CHARS - 1] + "…"
 

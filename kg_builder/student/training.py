@@ -75,6 +75,7 @@ class Progress:
     bad_validations: int = 0
     seconds: float = 0.0
     stopped: str = ""
+    tokens: int = 0  # prompt and target tokens trained on (padding not counted)
 
 
 def file_sha256(path: Path) -> str:
@@ -204,6 +205,7 @@ class Trainer:
                 optimizer.zero_grad(set_to_none=True)
                 progress.step += 1
                 progress.position += len(batch)
+                progress.tokens += sum(len(ids) for ids, _ in batch)
                 progress.seconds = elapsed_before + time.monotonic() - started
                 window = [*window[-19:], float(loss.item())]
                 if progress.step % LOG_EVERY == 0 or progress.step == total_steps:
@@ -334,6 +336,8 @@ class Trainer:
             "settings": asdict(self.settings),
             "device": device, "steps": progress.step, "planned_steps": total_steps,
             "epochs_done": progress.epoch, "stopped": progress.stopped,
+            "train_tokens": progress.tokens,
+            "tokens_per_second": round(progress.tokens / max(progress.seconds, 1e-9), 1),
             "best_valid_loss": progress.best_valid, "best_step": progress.best_step,
             "valid_losses": progress.valid_losses, "train_seconds": round(progress.seconds, 1),
             "code_revision": code_revision(),

@@ -14,6 +14,8 @@ its provenance (``model``: ``student:<id>``; ``base:<name>`` for the base withou
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -48,11 +50,16 @@ class StudentIntentionsStage(Stage[StudentInput, Intentions]):
     output_model = Intentions
 
     def __init__(self, client: LLMClient, cache: StageCache, model: str, *,
-                 retriever: Retriever | None = None, shots: int = 2, attempts: int = 3) -> None:
+                 retriever: Retriever | None = None, shots: int = 2, attempts: int = 3,
+                 served: str = "") -> None:
+        """``model`` is the provenance (student:<id>); ``served`` says what answers exactly
+        (the adapter's hash, or a remote server's URL and model name): both key the cache,
+        so another adapter, server or model name never reuses these answers or failures."""
         super().__init__(client, cache, model)
         self.retriever = retriever if retriever is not None and len(retriever) else None
         self.shots = shots
         self.attempts = max(1, attempts)
+        self.served = served
 
     @property
     def prompt_version(self) -> str:
@@ -68,8 +75,8 @@ class StudentIntentionsStage(Stage[StudentInput, Intentions]):
             shots = (self.retriever.shots(data.post_text, relation, self.shots, vector)
                      if self.retriever else [])
             prompts[relation] = prompt_for(relation, data.post_text, shots, self.template)
-        tails = await asyncio.gather(*(self._answer(relation, prompt, retry_failed)
-                                       for relation, prompt in prompts.items()))
+        tails = await first_failure_cancels(
+            [self._answer(relation, prompt, retry_failed) for relation, prompt in prompts.items()])
         return Intentions(intentions=[
             IntentionRecord(relation=relation, text=sentence(relation, tail), model=self.model,
                             prompt_version=self.prompt_version, source=self.model)
@@ -78,7 +85,8 @@ class StudentIntentionsStage(Stage[StudentInput, Intentions]):
     async def _answer(self, relation: Relation, prompt: str, retry_failed: bool) -> str:
         """The checked continuation of ``prompt`` (cached by the prompt, which holds the
         examples), or LLMError after ``attempts`` answers that fail the checks."""
-        key = cache_key(self.name, self.model, self.prompt_version, {"prompt": prompt})
+        key = cache_key(self.name, self.model, self.prompt_version,
+                        {"prompt": prompt, "served": self.served})
         hit = self.cache.get(key)
         if hit is not None:
             try:
@@ -94,7 +102,7 @@ class StudentIntentionsStage(Stage[StudentInput, Intentions]):
         for attempt in range(self.attempts):
             try:
                 answer = await self.client.complete_text(
-                    prompt, self.name, max_tokens=MAX_ANSWER_TOKENS,
+                    prompt, self.name, max_tokens=MAX_ANSWER_TOKENS, stop=("\n", "\r"),
                     temperature=0.0 if attempt == 0 else 0.8, seed=attempt or None)
                 tail = check(relation, answer)
             except ValueError as exc:
@@ -115,10 +123,23 @@ class StudentIntentionsStage(Stage[StudentInput, Intentions]):
         return state.model_copy(update={"intentions": output.intentions})
 
 
+async def first_failure_cancels(calls: list[Coroutine[Any, Any, str]]) -> list[str]:
+    """The results of ``calls`` run together, in order; the first failure cancels the others
+    (a dead post frees the model at once) and is raised as it is."""
+    tasks = [asyncio.ensure_future(c) for c in calls]
+    try:
+        return list(await asyncio.gather(*tasks))
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 def check(relation: Relation, answer: str) -> str:
     """The answer's first line as a checked continuation of the relation's template, which
     also makes a storable intention (the record's own limits and cleaning)."""
-    line = answer.strip().split("\n", 1)[0].strip()
+    lines = answer.strip().splitlines()  # any line break ends the answer (\r, \u2028, ...)
+    line = lines[0].strip() if lines else ""
     if len(line) > MAX_ANSWER_CHARS:
         raise ValueError(f"longer than {MAX_ANSWER_CHARS} characters")
     tail = check_continuation(relation, line)

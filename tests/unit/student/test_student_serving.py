@@ -67,3 +67,21 @@ def test_off_is_the_chat_stage_and_a_folder_without_examples_writes_zero_shot(
     assert plan is not None and plan.model == "student:0123456789ab" and plan.retriever is None
     assert plan.adapter == tmp_path / "s" / "adapter.gguf"
     assert "no examples" in plan.describe()
+
+
+def test_the_adapter_may_not_be_a_link_nor_the_examples_a_folder(tmp_path: Path) -> None:
+    folder = student(tmp_path / "s")
+    real = folder / "adapter.gguf"
+    moved = tmp_path / "elsewhere.gguf"
+    real.rename(moved)
+    real.symlink_to(moved)
+    with pytest.raises(StudentError, match="is a link; copy the file into the folder"):
+        read_student(folder)
+    (tmp_path / "release").mkdir()
+    with pytest.raises(StudentError, match="not a file; point it at one MIKO release file"):
+        resolve_student(Settings(student=str(student(tmp_path / "t")),
+                                 student_examples=str(tmp_path / "release")), print)
+    deep = student(tmp_path / "deep")
+    (deep / "manifest.json").write_text("[" * 100_000)
+    with pytest.raises(StudentError, match="not a student manifest"):
+        read_student(deep)
