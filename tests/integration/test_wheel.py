@@ -66,4 +66,4 @@ def test_the_installed_wheel_runs_outside_the_checkout(empty_graph: Any, tmp_pat
     assert {i["model"] for i in record["intentions"]} == {
         "student:" + json.loads((ROOT / "kg_builder/_resources/student/manifest.json").read_text()
                                 )["id"]}
-    assert faults.calls == 2  # key information + intentions
+    assert faults.calls == 1 + 10  # key information, then one completion per relation
