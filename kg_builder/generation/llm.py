@@ -389,26 +389,8 @@ class LLMClient:
                                         request=_request_of(exc, endpoint)) from exc
         return _Streamed("".join(parts), finish, pieces)
 
-    def _text(self, response: Any) -> str:
-        """A plain completion's text (up to its stop), or LLMError if empty or cut off."""
-        if response.usage is not None:
-            self.usage.tokens_in += response.usage.prompt_tokens or 0
-            self.usage.tokens_out += response.usage.completion_tokens or 0
-        if not response.choices:
-            self._count_failure("empty")
-            raise LLMError("empty", "no choices in the answer")
-        choice = response.choices[0]
-        if choice.finish_reason == "length":
-            self._count_failure("length")
-            raise LLMError("length", "the answer was cut off at its token limit")
-        text = choice.text or ""
-        if not text.strip():
-            self._count_failure("empty")
-            raise LLMError("empty", "the answer has no content")
-        return str(text)
-
-    def _content(self, response: Any) -> str:
-        """The answer's text, or LLMError for an empty, cut-off or refused answer."""
+    def _choice(self, response: Any) -> Any:
+        """The answer's first choice, its tokens counted; LLMError if none or cut off."""
         if response.usage is not None:
             self.usage.tokens_in += response.usage.prompt_tokens or 0
             self.usage.tokens_out += response.usage.completion_tokens or 0
@@ -419,6 +401,19 @@ class LLMClient:
         if choice.finish_reason == "length":
             self._count_failure("length")
             raise LLMError("length", "the answer was cut off at max_tokens")
+        return choice
+
+    def _text(self, response: Any) -> str:
+        """A plain completion's text (up to its stop), or LLMError if empty or cut off."""
+        text = self._choice(response).text or ""
+        if not text.strip():
+            self._count_failure("empty")
+            raise LLMError("empty", "the answer has no content")
+        return str(text)
+
+    def _content(self, response: Any) -> str:
+        """The answer's text, or LLMError for an empty, cut-off or refused answer."""
+        choice = self._choice(response)
         refusal = getattr(choice.message, "refusal", None)
         if refusal:
             self._count_failure("refusal")
