@@ -145,7 +145,7 @@ def managed_server(ctx: click.Context) -> Any:
 @command(neo4j_group, "install",
          click.option("--force", is_flag=True, help="Reinstall even if the pinned version is present."))
 def neo4j_install(ctx: click.Context, force: bool) -> None:
-    """Fetch Neo4j Community 5.26 LTS, Neo4j Browser and APOC Core from Maven Central."""
+    """Fetch the pinned Neo4j Community release and Neo4j Browser from Maven Central."""
     if server := managed_server(ctx):
         done = server.install(force=force)
         click.echo(f"{'Installed' if done else 'Already installed'}: Neo4j in {server.home}")
@@ -171,6 +171,16 @@ def start_neo4j(ctx: click.Context, scratch: bool = False) -> None:
         click.echo(f"{'Started' if started else 'Already running'}: Neo4j (pid {server.pid()})\n"
                    f"Bolt:    {s.bolt_uri}\nBrowser: {s.browser_url}\n"
                    f"Memory:  {server.memory.describe()}")
+
+
+@command(neo4j_group, "migrate")
+def neo4j_migrate(ctx: click.Context) -> None:
+    """Let the pinned server upgrade a data folder of Neo4j 5.x in place at its next start
+    (one way: back the folder up first)."""
+    if server := managed_server(ctx):
+        was = server.allow_migration()
+        click.echo(f"{server.data}: Neo4j {was} -> upgraded at the next `miko neo4j start`"
+                   if was else f"{server.data}: nothing to migrate")
 
 
 @command(neo4j_group, "stop")

@@ -79,7 +79,8 @@ class Query:
 
     @strawberry.field(description="Intentions nearest to a text (cosine); with `relation`, all "
                       "k hits have that relation; with `minTypicality`, only intentions at or "
-                      "above it (among the 10k nearest, so possibly fewer than k).")
+                      "above it. Filters apply inside the vector index: k hits whenever k "
+                      "intentions match.")
     async def search_intentions(self, info: Ctx, text: str,
                                 relation: Relation | None = None,  # type: ignore[valid-type]
                                 k: int = 10, min_score: float = 0.0,
@@ -102,12 +103,18 @@ class Query:
                                         row.relation if same_relation else None, k,
                                         min_typicality)
 
-    @strawberry.field(description="Posts nearest to a text (cosine of text embeddings).")
-    async def search_posts(self, info: Ctx, text: str, k: int = 10,
-                           min_score: float = 0.0) -> list[PostHit]:
+    @strawberry.field(description="Posts nearest to a text (cosine of text embeddings); "
+                      "`source`, `split` and `hasImage` keep only the posts that match, inside "
+                      "the vector index (k hits whenever k posts match).")
+    async def search_posts(self, info: Ctx, text: str, k: int = 10, min_score: float = 0.0,
+                           source: str | None = None, split: str | None = None,
+                           has_image: bool | None = None) -> list[PostHit]:
         ctx = info.context
         vector = await ctx.embed(check_text(text))
-        rows = await ctx.repo.search_posts(vector, ctx.cap("k", k), min_score)
+        filters: dict[str, str | bool] = {
+            name: value for name, value in (("source", source), ("split", split),
+                                            ("has_image", has_image)) if value is not None}
+        rows = await ctx.repo.search_posts(vector, ctx.cap("k", k), min_score, filters)
         return [PostHit.from_row(r) for r in rows]
 
     @strawberry.field(description="Posts most similar to a given post, itself excluded.")

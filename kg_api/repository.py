@@ -58,13 +58,11 @@ ALL_OF_LINKS = LinkProjection()
 # (post, relation, min typicality, benchmark label, min human score, human label, projection)
 PostIntentionsKey = tuple[str, Relation | None, float | None, int | None, float | None, int | None,
                           LinkProjection]
-OVERFETCH = 10  # a typicality-filtered vector search examines this many times k neighbours
-
-
-def candidates_for(k: int, candidates: int, filtered: bool = False) -> int:
+def candidates_for(k: int, candidates: int) -> int:
     """How many neighbours to ask of a vector index for the best ``k``: at least ``candidates``
-    (HNSW's search beam: recall rises with it, BENCHMARKS.md), more when a filter drops some."""
-    return max(k * OVERFETCH if filtered else k, candidates)
+    (HNSW's search beam: recall rises with it, BENCHMARKS.md). Filters are applied inside the
+    index, so a filtered search needs no more."""
+    return max(k, candidates)
 
 
 def _retrieve(task: asyncio.Future[Any]) -> None:
@@ -235,17 +233,25 @@ class GraphRepository:
     async def similar_intentions(
         self, keys: list[SimilarIntentionsKey]
     ) -> list[list[IntentionHitRow]]:
-        indexed = [(i, admin.vector_index_for(rel), k, low) for i, rel, k, low in keys]
-        rows = await self.read(q.similar_intentions(), keys=Rows(
-            {"id": i, "index": index, "k": k, "min_typicality": low,
-             "fetch": candidates_for(k, self.candidates, low is not None)}
-            for i, index, k, low in indexed))
-        found = {(r["id"], r["index"], r["k"], r["min_typicality"]): r["hits"] for r in rows}
-        return [[IntentionHitRow.from_map(h) for h in found.get(key, [])] for key in indexed]
+        """One statement per filter shape (same relation or not, a typicality floor or not),
+        each for all of its keys; the index returns the nearest that match the filters."""
+        shapes: dict[tuple[bool, bool], list[SimilarIntentionsKey]] = {}
+        for key in keys:
+            shapes.setdefault((key[1] is not None, key[3] is not None), []).append(key)
+        found: dict[tuple[bool, str, int, float | None], Any] = {}
+        for (same, typical), group in shapes.items():
+            rows = await self.read(
+                q.similar_intentions(same, typical),
+                fetch=max(candidates_for(k, self.candidates) for _, _, k, _ in group) + 1,
+                keys=Rows({"id": i, "k": k, "min_typicality": low} for i, _, k, low in group))
+            found.update(((same, r["id"], r["k"], r["min_typicality"]), r["hits"]) for r in rows)
+        return [[IntentionHitRow.from_map(h) for h in found.get((rel is not None, i, k, low), [])]
+                for i, rel, k, low in keys]
 
     async def similar_posts(self, keys: list[tuple[str, int]]) -> list[list[PostHitRow]]:
-        rows = await self.read(q.similar_posts(), keys=Rows(
-            {"id": i, "k": k, "fetch": candidates_for(k, self.candidates)} for i, k in keys))
+        rows = await self.read(
+            q.similar_posts(), keys=Rows({"id": i, "k": k} for i, k in keys),
+            fetch=max((candidates_for(k, self.candidates) for _, k in keys), default=1) + 1)
         found = {(r["id"], r["k"]): r["hits"] for r in rows}
         return [[PostHitRow.from_map(h) for h in found.get(key, [])] for key in keys]
 
@@ -254,15 +260,19 @@ class GraphRepository:
         self, vector: list[float], relation: Relation | None, k: int, min_score: float,
         min_typicality: float | None = None,
     ) -> list[IntentionHitRow]:
-        rows = await self.read(q.search_intentions(relation), vector=vector, k=k,
-                               fetch=candidates_for(k, self.candidates,
-                                                    min_typicality is not None),
-                               min_score=min_score, min_typicality=min_typicality)
+        rows = await self.read(q.search_intentions(relation is not None, min_typicality is not None),
+                               vector=vector, k=k, fetch=candidates_for(k, self.candidates),
+                               min_score=min_score, min_typicality=min_typicality,
+                               relation=relation.value if relation is not None else None)
         return [IntentionHitRow.from_map(r) for r in rows]
 
-    async def search_posts(self, vector: list[float], k: int, min_score: float) -> list[PostHitRow]:
-        rows = await self.read(q.search_posts(), vector=vector, k=k,
-                               fetch=candidates_for(k, self.candidates), min_score=min_score)
+    async def search_posts(self, vector: list[float], k: int, min_score: float,
+                           filters: dict[str, str | bool] | None = None) -> list[PostHitRow]:
+        """``filters``: those of source, split and has_image to match exactly."""
+        chosen = filters or {}
+        rows = await self.read(q.search_posts(chosen), vector=vector, k=k,
+                               fetch=candidates_for(k, self.candidates), min_score=min_score,
+                               **chosen)
         return [PostHitRow.from_map(r) for r in rows]
 
     # -- aggregates --------------------------------------------------------------------------------

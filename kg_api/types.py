@@ -177,7 +177,7 @@ class Intention:
         return post_connection(rows, limit, total)
 
     @strawberry.field(description="The k nearest intentions (cosine), itself excluded; with "
-                      "`minTypicality`, only those at or above it (among the 10k nearest).")
+                      "`minTypicality`, only those at or above it (filtered inside the vector index).")
     async def similar(self, info: Ctx, k: int = 10, same_relation: bool = True,
                       min_typicality: float | None = None) -> list[IntentionHit]:
         return await similar_intentions(info.context, str(self.id),

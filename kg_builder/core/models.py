@@ -50,7 +50,7 @@ INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 # the properties miko itself sets (and that are safe as import-file column names).
 EXTRA_KEY = re.compile(r"[a-z][a-z0-9_]{0,40}")
 RESERVED_KEYS = frozenset({"id", "text", "image", "source", "split", "key_info", "intentions",
-                           "embedding", "benchmark_labels", "extra", "origin"})
+                           "embedding", "benchmark_labels", "extra", "origin", "has_image"})
 
 _CONTROL = re.compile(r"[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 # Bidirectional embedding, override and isolate controls (U+202A-202E, U+2066-2069): removed, so

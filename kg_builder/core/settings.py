@@ -11,9 +11,16 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_LOCAL_PASSWORD = "miko-local-dev"
-NEO4J_VERSION = "5.26.12"
+# The newest Neo4j Community calendar release whose server jars resolve from Maven Central
+# (2026.10.0 and 2026.11.0 did not on 2026-12-07). It needs Java 21 or newer.
+NEO4J_VERSION = "2026.09.0"
+NEO4J_JAVA_MAJOR = 21
+# Browser is not published per server release: 5.24.0 is the newest on Maven Central.
 NEO4J_BROWSER_VERSION = "5.24.0"
-APOC_VERSION = "5.26.12"
+# APOC Core is installed only where a release matching the server resolves from Maven Central;
+# none of 2025.x/2026.x does (404 on 2026-12-07), so the server runs without it. No query of
+# miko's uses APOC.
+APOC_VERSION: str | None = None
 
 
 @dataclass(frozen=True)
@@ -22,6 +29,7 @@ class IndexOptions:
 
     hnsw_m: int = 32
     hnsw_ef_construction: int = 100
+    quantization: str = "SCALAR"
 
 
 def _default_cache_dir() -> Path:
@@ -69,6 +77,10 @@ class Settings(BaseSettings):
         "vector index is built (Neo4j's internal population_merge_factor, Neo4j's default 1000: "
         "no merges).")
     neo4j_start_timeout_s: float = 120.0
+    java_home: Path | None = Field(
+        default=None, description="JDK (21 or newer) that runs the managed server. Unset: "
+        "JAVA_HOME, then `java` on the PATH, then the JDKs in /usr/lib/jvm, the first of "
+        "version 21 or newer.")
 
     # --- embeddings -------------------------------------------------------------------
     embedding_model: str = Field(
@@ -84,6 +96,10 @@ class Settings(BaseSettings):
         "0.953 with 100 candidates; BENCHMARKS.md) for a longer build.")
     vector_hnsw_ef_construction: int = Field(default=IndexOptions.hnsw_ef_construction, ge=1,
                                              le=3200)
+    vector_quantization: Literal["none", "scalar", "binary"] = Field(
+        default="scalar", description="How the vector indexes keep their vectors for the graph "
+        "walk (Neo4j 2026.x: NONE, SCALAR int8, BINARY 1 bit, Neo4j's default); the float32 "
+        "embeddings on the nodes give every answer its exact score either way.")
 
     # --- loading ----------------------------------------------------------------------
     write_batch_size: int = 2000
@@ -273,7 +289,8 @@ class Settings(BaseSettings):
     @property
     def index_options(self) -> IndexOptions:
         return IndexOptions(hnsw_m=self.vector_hnsw_m,
-                            hnsw_ef_construction=self.vector_hnsw_ef_construction)
+                            hnsw_ef_construction=self.vector_hnsw_ef_construction,
+                            quantization=self.vector_quantization.upper())
 
     @property
     def managed(self) -> bool:

@@ -35,7 +35,7 @@ def check_embedding_meta(driver: Driver, database: str, model: str, dimension: i
 def _schema_params(dimension: int, options: IndexOptions | None) -> dict[str, Any]:
     opts = options or IndexOptions()
     return {"dimension": dimension, "hnsw_m": opts.hnsw_m,
-            "hnsw_ef_construction": opts.hnsw_ef_construction}
+            "hnsw_ef_construction": opts.hnsw_ef_construction, "quantization": opts.quantization}
 
 
 def init_schema(
@@ -47,7 +47,8 @@ def init_schema(
     Raises EmbeddingModelMismatchError, before changing anything, if the graph records another model.
     """
     check_embedding_meta(driver, database, model, dimension)
-    applied = []
+    applied = [f"DROP INDEX {name} (outdated)" for name in retire_vector_indexes(driver, database)
+               ] if vector_indexes else []
     params = _schema_params(dimension, options)
     for statement in schema_statements():
         if not vector_indexes and "VECTOR INDEX" in statement:
@@ -67,10 +68,25 @@ def create_vector_indexes(
     driver: Driver, database: str, dimension: int, options: IndexOptions | None = None
 ) -> None:
     """(Re)create the vector indexes of the schema file; Neo4j populates them in the background."""
+    retire_vector_indexes(driver, database)
     params = _schema_params(dimension, options)
     for statement in schema_statements():
         if "VECTOR INDEX" in statement:
             driver.execute_query(statement, params, database_=database)
+
+
+def retire_vector_indexes(driver: Driver, database: str) -> list[str]:
+    """Drop miko's vector indexes that the schema no longer has in that form: the per-relation
+    ones of earlier versions, and ours whose filter properties differ from the schema's (so that
+    ``CREATE ... IF NOT EXISTS`` makes the current one). Returns their names."""
+    wanted = admin.vector_index_properties()
+    records, _, _ = driver.execute_query(
+        admin.vector_index_definitions(),
+        {"names": [*wanted, *admin.LEGACY_VECTOR_INDEXES]}, database_=database)
+    stale = sorted(r["name"] for r in records if list(r["properties"]) != wanted.get(r["name"]))
+    for name in stale:
+        driver.execute_query(admin.drop_index(), {"name": name}, database_=database)
+    return stale
 
 
 def drop_vector_indexes(driver: Driver, database: str) -> list[str]:
@@ -78,8 +94,9 @@ def drop_vector_indexes(driver: Driver, database: str) -> list[str]:
 
     Vector indexes of other applications in the same database are left alone.
     """
-    records, _, _ = driver.execute_query(admin.vector_index_names(), {"names": our_vector_indexes()},
-                                         database_=database)
+    records, _, _ = driver.execute_query(
+        admin.vector_index_names(), {"names": [*our_vector_indexes(), *admin.LEGACY_VECTOR_INDEXES]},
+        database_=database)
     names: list[str] = list(records[0]["names"])
     for name in names:
         driver.execute_query(admin.drop_index(), {"name": name}, database_=database)

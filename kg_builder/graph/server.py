@@ -2,8 +2,10 @@
 
 No server tarball is published on Maven Central, but every jar of the server is. ``install``
 resolves ``org.neo4j:neo4j`` (the server and its launchers), ``org.neo4j.app:neo4j-server`` and
-``org.neo4j.client:neo4j-browser`` into ``NEO4J_HOME/lib`` and APOC Core into
-``NEO4J_HOME/plugins`` with Maven, then writes ``neo4j.conf``. ``start``/``stop``/``status`` use the
+``org.neo4j.client:neo4j-browser`` into ``NEO4J_HOME/lib`` (and APOC Core into
+``NEO4J_HOME/plugins`` where a matching release resolves: none does for 2026.x) with Maven, then
+writes ``neo4j.conf``. The server runs on the first JDK of version 21 or newer that
+``kg_builder.graph.java`` finds. ``start``/``stop``/``status`` use the
 server's own launchers (``org.neo4j.server.startup.Neo4jCommand`` and ``Neo4jAdminCommand``, the
 code behind the tarball's ``neo4j`` and ``neo4j-admin`` scripts).
 """
@@ -22,6 +24,7 @@ from pathlib import Path
 from kg_builder.core.errors import Neo4jServerError
 from kg_builder.core.settings import APOC_VERSION, NEO4J_BROWSER_VERSION, NEO4J_VERSION, Settings
 from kg_builder.graph.driver import make_driver
+from kg_builder.graph.java import JavaRuntime, find_java
 from kg_builder.graph.memory import MemoryPlan, neo4j_size, plan_memory
 from kg_builder.graph.queries import admin
 
@@ -46,11 +49,14 @@ SERVER_DEPS = [
     ("org.neo4j.app", "neo4j-server", NEO4J_VERSION),
     ("org.neo4j.client", "neo4j-browser", NEO4J_BROWSER_VERSION),
 ]
-PLUGIN_DEPS = [
+PLUGIN_DEPS = [] if APOC_VERSION is None else [
     ("org.neo4j.procedure", "apoc-core", APOC_VERSION),
     ("org.neo4j.procedure", "apoc-common", APOC_VERSION),
 ]
 MARKER = ".miko-installed"
+# In the data folder: the server version that made it. A folder without it that has databases
+# was made by miko's earlier Neo4j 5.26 and is refused (see ``check_data_folder``).
+DATA_MARKER = ".miko-neo4j-version"
 
 
 @dataclass
@@ -76,6 +82,13 @@ class Neo4jServer:
         self.home = settings.resolved_neo4j_home
         self.data = settings.resolved_neo4j_data_dir
         self.conf_dir = self.data / "conf"
+        self._runtime: JavaRuntime | None = None
+
+    @property
+    def java(self) -> JavaRuntime:
+        if self._runtime is None:
+            self._runtime = find_java(self.settings.java_home)
+        return self._runtime
 
     # -- install ---------------------------------------------------------------------------
     @property
@@ -97,13 +110,14 @@ class Neo4jServer:
                 "Maven (mvn) is needed to fetch the Neo4j jars from Maven Central: "
                 "apt-get install maven"
             )
-        if shutil.which("java") is None:
-            raise Neo4jServerError("Java 17 is needed to run Neo4j 5.26: apt-get install openjdk-17-jre")
+        self.java  # noqa: B018 (refuses early, naming the fix, when no JDK 21+ is there)
         staging = Path(tempfile.mkdtemp(prefix="neo4j-install-", dir=self.home.parent
                                         if self.home.parent.exists() else None))
         try:
             self._copy_deps(staging / "lib", SERVER_DEPS, "neo4j-dist")
-            self._copy_deps(staging / "plugins", PLUGIN_DEPS, "apoc-dist")
+            (staging / "plugins").mkdir()
+            if PLUGIN_DEPS:
+                self._copy_deps(staging / "plugins", PLUGIN_DEPS, "apoc-dist")
             # APOC's own runtime dependencies that the server already has would clash: keep
             # only jars the server lib lacks.
             server_jars = {self._artifact_name(p.name) for p in (staging / "lib").glob("*.jar")}
@@ -190,7 +204,11 @@ class Neo4jServer:
             "browser.remote_content_hostname_whitelist=localhost,127.0.0.1",
             f"browser.post_connect_cmd=style {s.browser_guide_url}miko.grass; "
             f"play {s.browser_guide_url}guide.html",
-            "dbms.security.procedures.unrestricted=apoc.*",
+            *(["dbms.security.procedures.unrestricted=apoc.*"] if PLUGIN_DEPS else []),
+            # Lucene's HNSW scores vectors with the JDK's Vector API (SIMD) when it is there.
+            "server.jvm.additional=--add-modules=jdk.incubator.vector",
+            # The page cache reads the JDK's direct buffers without a fallback copy.
+            "server.jvm.additional=--add-opens=java.base/java.nio=ALL-UNNAMED",
             "server.jvm.additional=-XX:+UseG1GC",
             "server.jvm.additional=-XX:+ExitOnOutOfMemoryError",
         ]
@@ -202,11 +220,14 @@ class Neo4jServer:
         env = dict(os.environ)
         env["NEO4J_HOME"] = str(self.home)
         env["NEO4J_CONF"] = str(self.conf_dir)
+        env["JAVA_HOME"] = str(self.java.home)  # the server's launcher starts the server with it
+        env["PATH"] = f"{self.java.home / 'bin'}{os.pathsep}{env.get('PATH', '')}"
         env.setdefault("NEO4J_SHUTDOWN_TIMEOUT", "300")  # a busy server may need minutes to stop
         return env
 
     def _java(self, main: str, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
-        cmd = ["java", "-cp", f"{self.home / 'lib'}/*", f"org.neo4j.server.startup.{main}", *args]
+        cmd = [str(self.java.java), "-cp", f"{self.home / 'lib'}/*",
+               f"org.neo4j.server.startup.{main}", *args]
         return subprocess.run(cmd, env=self._env(), capture_output=True, text=True, timeout=timeout)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -251,6 +272,7 @@ class Neo4jServer:
                 f"port {self.settings.neo4j_bolt_port} is taken by another process: stop it or set "
                 "MIKO_NEO4J_BOLT_PORT (and MIKO_NEO4J_HTTP_PORT) to free ports"
             )
+        self.check_data_folder()
         self.write_conf()
         first_start = not (self.data / "data" / "dbms").exists()
         if first_start:
@@ -265,7 +287,39 @@ class Neo4jServer:
                 f"\nSee {self.data / 'logs' / 'neo4j.log'}"
             )
         self._wait_ready()
+        (self.data / DATA_MARKER).write_text(NEO4J_VERSION + "\n")
         return True
+
+    def data_version(self) -> str | None:
+        """The Neo4j version that wrote the data folder; None for a folder with no database."""
+        marker = self.data / DATA_MARKER
+        if marker.is_file():
+            return marker.read_text(encoding="utf-8", errors="replace").strip()[:40]
+        return "5.26" if (self.data / "data" / "dbms").exists() else None
+
+    def check_data_folder(self) -> None:
+        """Refuse a data folder of Neo4j 5.x: the new server would upgrade it in place, one way."""
+        version = self.data_version()
+        if version is None or not version.startswith(("4.", "5.")):
+            return
+        raise Neo4jServerError(
+            f"the data folder {self.data} was made by Neo4j {version}; miko now runs Neo4j "
+            f"{NEO4J_VERSION}, which would upgrade it in place on its first start (Neo4j "
+            f"{version} could not open it again). Either start afresh: set MIKO_NEO4J_DATA_DIR "
+            "to a new folder and load again (`miko load-release`, `miko load RUN`); or keep the "
+            "graph: back the folder up while no server runs, then `miko neo4j migrate` lets "
+            f"Neo4j {NEO4J_VERSION} upgrade it")
+
+    def allow_migration(self) -> str | None:
+        """Let the current server upgrade a Neo4j 5.x data folder at its next start.
+        Returns the version the folder had (None when there was nothing to migrate)."""
+        version = self.data_version()
+        if version is None or not version.startswith(("4.", "5.")):
+            return None
+        if self.pid() is not None:
+            raise Neo4jServerError("stop the server first (`miko neo4j stop`)")
+        (self.data / DATA_MARKER).write_text(f"{NEO4J_VERSION} (migrated from {version})\n")
+        return version
 
     def _wait_ready(self) -> None:
         from neo4j.exceptions import AuthError

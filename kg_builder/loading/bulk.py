@@ -351,11 +351,12 @@ class BulkLoader:
                 checked_scalar(value)
             name = "posts" + "".join(f"-{k}.{_type_of(v)}" for k, v in extra)
             header = ["id:ID(Post)", "text", "source", "split", "benchmark_labels:long[]",
-                      "embedding:float[]", *(f"{k}:{_type_of(v)}" for k, v in extra)]
+                      "has_image:boolean", "embedding:float[]",
+                      *(f"{k}:{_type_of(v)}" for k, v in extra)]
             labels_field = (_field(list(rec.benchmark_labels))
                             if rec.benchmark_labels is not None else "")
             out.row(name, [_field(rec.id), _field(rec.text), _field(rec.source),
-                           _field(rec.split), labels_field, vec,
+                           _field(rec.split), labels_field, _field(rec.image is not None), vec,
                            *(_field(v) for _, v in extra)], header, labels="Post")
             out.counts["posts_loaded"] += 1
             if rec.image is not None:

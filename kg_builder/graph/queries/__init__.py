@@ -7,6 +7,7 @@ Small functions that return parameterised statements, split by what they do:
 - ``admin``: schema, indexes, the embedding-model record, counts and server health.
 
 Labels and relationship types are interpolated only from ``Relation`` and ``KeyInfoKind`` (our
-allow-lists) and index names only from ``admin.vector_index_for``; every value is a parameter.
+allow-lists) and index names only from ``read.INTENTION_INDEX`` / ``read.POST_INDEX`` (the
+schema's); every value is a parameter.
 A test fails when a Cypher statement appears in any other module.
 """

@@ -44,28 +44,51 @@ def schema_statements(path: Path = NEO4J_SCHEMA) -> list[str]:
     return [s.strip() for s in re.split(r";\s*$", text, flags=re.MULTILINE) if s.strip()]
 
 
+_CYPHER_25 = r"(?:CYPHER 25\s+)?"
+
+
 def our_indexes() -> list[str]:
     """Names of every index our schema creates (range, full-text and vector)."""
     return [m.group(1) for s in schema_statements()
-            if (m := re.match(r"CREATE (?:VECTOR |FULLTEXT )?INDEX (\w+)", s))]
+            if (m := re.match(_CYPHER_25 + r"CREATE (?:VECTOR |FULLTEXT )?INDEX (\w+)", s))]
 
 
 def our_vector_indexes() -> list[str]:
-    """Names of the vector indexes our schema creates (the only ones miko ever drops)."""
-    return [m.group(1) for s in schema_statements()
-            if (m := re.match(r"CREATE VECTOR INDEX (\w+)", s))]
+    """Names of the vector indexes our schema creates (the only ones miko ever drops, with the
+    legacy ones below)."""
+    return list(vector_index_properties())
+
+
+def vector_index_properties() -> dict[str, list[str]]:
+    """Each vector index of our schema: the embedding property, then its filter properties."""
+    found = {}
+    for s in schema_statements():
+        m = re.match(_CYPHER_25 + r"CREATE VECTOR INDEX (\w+) .*? ON \w+\.(\w+)"
+                     r"(?:\s+WITH \[([^\]]*)\])?", s, flags=re.DOTALL)
+        if m:
+            extra = [p.strip().split(".")[-1] for p in (m.group(3) or "").split(",") if p.strip()]
+            found[m.group(1)] = [m.group(2), *extra]
+    return found
+
+
+# The per-relation vector indexes of miko before one index held every intention with its
+# relation as a filter property (Neo4j 5.26): ours, dropped by `miko db init`.
+LEGACY_VECTOR_INDEXES: tuple[str, ...] = tuple(
+    f"intention_embedding_{r.label.lower()}" for r in Relation)
 
 
 # --- indexes --------------------------------------------------------------------------------
 
-def vector_index_for(relation: Relation | None) -> str:
-    """Name of the vector index to search: per relation, or over all intentions."""
-    return "intention_embedding" if relation is None else f"intention_embedding_{relation.label.lower()}"
-
-
 def vector_index_names() -> str:
     """Those of ``$names`` that exist as vector indexes (never another application's)."""
     return "SHOW VECTOR INDEXES YIELD name WHERE name IN $names RETURN collect(name) AS names"
+
+
+def vector_index_definitions() -> str:
+    """The indexed properties (embedding first, then filter properties) of those of ``$names``
+    that exist as vector indexes."""
+    return ("SHOW VECTOR INDEXES YIELD name, properties WHERE name IN $names "
+            "RETURN name, properties")
 
 
 def drop_index() -> str:

@@ -12,7 +12,6 @@ from collections.abc import Iterable
 
 from kg_builder.core.key_info import KeyInfoKind
 from kg_builder.core.relations import Relation
-from kg_builder.graph.queries.admin import vector_index_for
 
 POST = "{.id, .text, .source, .split}"
 INTENTION = "{.id, .relation, .text, .tail, .typicality}"
@@ -237,40 +236,64 @@ def key_info_node(kind: KeyInfoKind) -> str:
 
 
 # --- vector search -------------------------------------------------------------------------
-# The index answers `fetch` candidates ordered by its quantized vectors; each is rescored by the
-# exact cosine of its stored float32 embedding (on the index's scale: (1 + cos) / 2) before the
-# best k are kept: exact scores, and the true order among near-ties (BENCHMARKS.md, vector
-# index settings: recall@10 0.972 -> 1.000 at 137K with 100 candidates).
+# One vector index per node kind (schema/neo4j.cypher), searched with Cypher 25's SEARCH: its
+# WHERE holds only predicates on the index's filter properties, so a filtered search returns
+# the nearest among the nodes that match (not a post-filtered remainder). The index answers up
+# to `$fetch` candidates (at least the API's search beam); each is rescored by the exact cosine
+# of its stored float32 embedding (on the index's scale: (1 + cos) / 2) before the best k are
+# kept: exact scores, and the true order among near-ties, whatever the index's quantization.
+# A SEARCH predicate cannot be switched off by a null parameter, so each combination of
+# filters is its own statement (built only from the fixed names below).
 EXACT = "vector.similarity.cosine(node.embedding, {vector}) AS score"
+INTENTION_INDEX = "intention_embedding"
+POST_INDEX = "post_embedding"
 
 
-def search_intentions(relation: Relation | None) -> str:
-    index = vector_index_for(relation)
+def _search(index: str, vector: str, filters: list[str]) -> str:
+    where = f"WHERE {' AND '.join(filters)} " if filters else ""
+    return f"SEARCH node IN (VECTOR INDEX {index} FOR {vector} {where}LIMIT $fetch)"
+
+
+def search_intentions(relation: bool, typicality: bool) -> str:
+    """The nearest intentions to ``$vector``; of ``$relation`` and at or above
+    ``$min_typicality`` when those filters are on."""
+    filters = (["node.relation = $relation"] if relation else []) + (
+        ["node.typicality >= $min_typicality"] if typicality else [])
     return (
-        f"CALL db.index.vector.queryNodes('{index}', $fetch, $vector) YIELD node "
+        f"CYPHER 25 MATCH (node:Intention) {_search(INTENTION_INDEX, '$vector', filters)} "
         f"WITH node, {EXACT.format(vector='$vector')} WHERE score >= $min_score "
-        "AND ($min_typicality IS NULL OR node.typicality >= $min_typicality) "
         f"RETURN score, node {INTENTION} AS intention ORDER BY score DESC LIMIT $k"
     )
 
 
-def similar_intentions() -> str:
-    """k nearest to each given intention in the given index, itself excluded; one round trip."""
+def similar_intentions(same_relation: bool, typicality: bool) -> str:
+    """The k nearest to each given intention, itself excluded; one round trip for all keys of
+    one filter shape (``$fetch``: the most any key needs, itself included)."""
+    filters = (["node.relation = i.relation"] if same_relation else []) + (
+        ["node.typicality >= key.min_typicality"] if typicality else [])
     return (
-        "UNWIND $keys AS key MATCH (i:Intention {id: key.id}) WHERE i.embedding IS NOT NULL "
-        "CALL db.index.vector.queryNodes(key.index, key.fetch + 1, i.embedding) YIELD node "
+        "CYPHER 25 UNWIND $keys AS key MATCH (i:Intention {id: key.id}) "
+        "WHERE i.embedding IS NOT NULL "
+        f"MATCH (node:Intention) {_search(INTENTION_INDEX, 'i.embedding', filters)} "
         f"WITH key, i, node, {EXACT.format(vector='i.embedding')} WHERE node <> i "
-        "AND (key.min_typicality IS NULL OR node.typicality >= key.min_typicality) "
         "WITH key, node, score ORDER BY score DESC "
-        f"RETURN key.id AS id, key.index AS index, key.k AS k, "
-        "key.min_typicality AS min_typicality, "
+        "RETURN key.id AS id, key.k AS k, key.min_typicality AS min_typicality, "
         f"collect({{score: score, intention: node {INTENTION}}})[..key.k] AS hits"
     )
 
 
-def search_posts() -> str:
+POST_FILTERS = {"source": "node.source = $source", "split": "node.split = $split",
+                "has_image": "node.has_image = $has_image"}
+
+
+def search_posts(filters: Iterable[str] = ()) -> str:
+    """The nearest posts to ``$vector``, with those of ``POST_FILTERS`` that are named."""
+    named = set(filters)
+    chosen = [POST_FILTERS[f] for f in POST_FILTERS if f in named]
+    if unknown := named - set(POST_FILTERS):
+        raise ValueError(f"unknown post filter(s) {sorted(unknown)}")
     return (
-        "CALL db.index.vector.queryNodes('post_embedding', $fetch, $vector) YIELD node "
+        f"CYPHER 25 MATCH (node:Post) {_search(POST_INDEX, '$vector', chosen)} "
         f"WITH node, {EXACT.format(vector='$vector')} WHERE score >= $min_score "
         f"RETURN score, node {POST} AS post ORDER BY score DESC LIMIT $k"
     )
@@ -278,9 +301,9 @@ def search_posts() -> str:
 
 def similar_posts() -> str:
     return (
-        "UNWIND $keys AS key MATCH (p:Post {id: key.id}) WHERE p.embedding IS NOT NULL "
-        "CALL db.index.vector.queryNodes('post_embedding', key.fetch + 1, p.embedding) "
-        f"YIELD node WITH key, p, node, {EXACT.format(vector='p.embedding')} WHERE node <> p "
+        "CYPHER 25 UNWIND $keys AS key MATCH (p:Post {id: key.id}) WHERE p.embedding IS NOT NULL "
+        f"MATCH (node:Post) {_search(POST_INDEX, 'p.embedding', [])} "
+        f"WITH key, p, node, {EXACT.format(vector='p.embedding')} WHERE node <> p "
         "WITH key, node, score ORDER BY score DESC "
         f"RETURN key.id AS id, key.k AS k, collect({{score: score, post: node {POST}}})[..key.k] AS hits"
     )

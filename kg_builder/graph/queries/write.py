@@ -27,12 +27,15 @@ class Rows(list[dict[str, Any]]):
 # --- writes -----------------------------------------------------------------------------
 
 def merge_posts() -> str:
-    """Posts by id; a record that lacks a split or benchmark labels keeps the stored ones."""
+    """Posts by id; a record that lacks a split or benchmark labels keeps the stored ones.
+    ``has_image`` (a filter property of the post vector index) is false until an image is
+    merged for the post."""
     return (
         "UNWIND $rows AS row "
         "MERGE (p:Post {id: row.id}) "
         "SET p.text = row.text, p.source = row.source, p.split = coalesce(row.split, p.split), "
-        "p.benchmark_labels = coalesce(row.benchmark_labels, p.benchmark_labels), p += row.extra "
+        "p.benchmark_labels = coalesce(row.benchmark_labels, p.benchmark_labels), "
+        "p.has_image = coalesce(p.has_image, false), p += row.extra "
         "WITH p, row WHERE row.embedding IS NOT NULL "
         "CALL db.create.setNodeVectorProperty(p, 'embedding', row.embedding)"
     )
@@ -50,7 +53,7 @@ def merge_images() -> str:
         "MERGE (img:Image {id: row.id}) "
         "SET img.file = coalesce(row.file, img.file), img.sha256 = coalesce(row.sha256, img.sha256) "
         "MERGE (p)-[r:HAS_IMAGE]->(img) "
-        "SET r.description = coalesce(row.description, r.description)"
+        "SET r.description = coalesce(row.description, r.description), p.has_image = true"
     )
 
 
