@@ -47,7 +47,8 @@ def init_schema(
     Raises EmbeddingModelMismatchError, before changing anything, if the graph records another model.
     """
     check_embedding_meta(driver, database, model, dimension)
-    applied = [f"DROP INDEX {name} (outdated)" for name in retire_vector_indexes(driver, database)
+    applied = [f"dropped the outdated vector index {name}"
+               for name in retire_vector_indexes(driver, database)
                ] if vector_indexes else []
     params = _schema_params(dimension, options)
     for statement in schema_statements():

@@ -12,7 +12,6 @@ from click.testing import CliRunner
 
 from cli import main
 from kg_builder.core.relations import Relation, intention_id, split_tail
-from kg_builder.graph.queries.admin import vector_index_for
 from kg_builder.loading.loader import GraphLoader
 from kg_builder.loading.readers import MikoReader
 
@@ -140,9 +139,10 @@ def test_relation_scoped_vector_search_returns_k_of_that_relation(
     vec = embedder.embed(["share excitement about a concert"])[0].tolist()
     for rel in (Relation.X_WANT, Relation.O_REACT):
         records, _, _ = driver.execute_query(
-            "CALL db.index.vector.queryNodes($index, 10, $vec) YIELD node, score "
+            "CYPHER 25 MATCH (node:Intention) SEARCH node IN (VECTOR INDEX intention_embedding "
+            "FOR $vec WHERE node.relation = $relation LIMIT 10) SCORE AS score "
             "RETURN node.relation AS relation, node.tail AS tail, score",
-            {"index": vector_index_for(rel), "vec": vec}, database_=settings.neo4j_database)
+            {"relation": rel.value, "vec": vec}, database_=settings.neo4j_database)
         assert len(records) == 10
         assert {r["relation"] for r in records} == {rel.value}
         scores = [r["score"] for r in records]
@@ -159,3 +159,73 @@ def test_reload_is_idempotent(loaded: dict[str, Any], driver: Any, settings: Any
     assert summary.posts_loaded == 884
     assert summary.intentions_embedded == 0 and summary.posts_embedded == 0  # nothing paid twice
     assert graph_fingerprint(driver, settings.neo4j_database) == before
+
+
+def test_filtered_searches_return_the_exact_top_k_of_what_matches(
+    loaded: dict[str, Any], driver: Any, settings: Any, embedder: Any
+) -> None:
+    """Every relation, typicality floors 0.5-0.95, posts by source, split and image: the API
+    answers min(k, matching) hits, each matching, in descending exact score, the same as an
+    exact brute-force top k (checked in Cypher without the index)."""
+    from starlette.testclient import TestClient
+
+    from kg_api.app import create_app
+    from kg_builder.quality.critic import load_critic
+    from kg_builder.quality.scoring import score_graph
+
+    db = settings.neo4j_database
+    score_graph(driver, db, load_critic(None), progress=False)
+    text = "share excitement about a concert with friends"
+    vec = embedder.embed([text])[0].tolist()
+    exact = ("MATCH (n:Intention) WHERE n.relation = $relation AND n.typicality >= $t "
+             "WITH n, vector.similarity.cosine(n.embedding, $v) AS s "
+             "RETURN n.id AS id, s ORDER BY s DESC, id LIMIT $k")
+    count = ("MATCH (n:Intention) WHERE n.relation = $relation AND n.typicality >= $t "
+             "RETURN count(n) AS n")
+    query = ("query($t: String!, $r: Relation, $k: Int!, $low: Float) { searchIntentions("
+             "text: $t, relation: $r, k: $k, minTypicality: $low) { score intention { id "
+             "relation typicality } } }")
+    fewer = 0
+    with TestClient(create_app(settings, embedder=embedder)) as client:
+        for rel in Relation:
+            for low in (0.5, 0.6, 0.7, 0.8, 0.9, 0.95):
+                k = 50
+                params = {"relation": rel.value, "t": low, "v": vec, "k": k}
+                matching = driver.execute_query(count, params, database_=db).records[0]["n"]
+                truth = driver.execute_query(exact, params, database_=db).records
+                answer = client.post("/graphql", json={"query": query, "variables": {
+                    "t": text, "r": rel.name, "k": k, "low": low}}).json()
+                assert "errors" not in answer, answer
+                hits = answer["data"]["searchIntentions"]
+                assert len(hits) == min(k, matching), (rel, low, matching)
+                fewer += matching < k
+                assert all(h["intention"]["relation"] == rel.name
+                           and h["intention"]["typicality"] >= low for h in hits)
+                scores = [h["score"] for h in hits]
+                assert scores == sorted(scores, reverse=True)
+                assert [h["intention"]["id"] for h in hits] == [r["id"] for r in truth] or (
+                    {h["intention"]["id"] for h in hits} == {r["id"] for r in truth}
+                    and scores == pytest.approx([r["s"] for r in truth], abs=1e-6))  # ties
+        assert fewer > 0  # some floors leave fewer than k: those answer all that match
+
+        posts = ("query($t: String!, $src: String, $split: String, $img: Boolean) { "
+                 "searchPosts(text: $t, k: 20, source: $src, split: $split, hasImage: $img) "
+                 "{ score post { id source split } } }")
+        for src, split, img in (("miko", "train", True), ("miko", "valid", None),
+                                (None, None, False), ("nobody", None, None)):
+            answer = client.post("/graphql", json={"query": posts, "variables": {
+                "t": text, "src": src, "split": split, "img": img}}).json()
+            assert "errors" not in answer, answer
+            hits = answer["data"]["searchPosts"]
+            where = " AND ".join(
+                [f"p.{name} = ${name}" for name, value in (("source", src), ("split", split),
+                                                           ("has_image", img))
+                 if value is not None]) or "true"
+            truth = driver.execute_query(
+                f"MATCH (p:Post) WHERE {where} WITH p, vector.similarity.cosine(p.embedding, $v)"
+                " AS s RETURN p.id AS id ORDER BY s DESC LIMIT 20",
+                {"source": src, "split": split, "has_image": img, "v": vec},
+                database_=db).records
+            assert {h["post"]["id"] for h in hits} == {r["id"] for r in truth}, (src, split, img)
+            assert all(h["post"]["source"] == src for h in hits) if src else True
+            assert len(hits) == len(truth) and (src != "nobody" or not hits)

@@ -42,9 +42,10 @@ def test_reembed_migrates_model_and_rebuilds_indexes(
         "MATCH (m:KGMeta {id:'embedding'}) RETURN m.model AS m", database_=db)
     assert records[0]["m"] == embedder.model_name
     states = {i["name"]: i["state"] for i in index_states(empty_graph, db) if i["type"] == "VECTOR"}
-    assert len(states) == 12 and set(states.values()) == {"ONLINE"}
+    assert set(states) == {"intention_embedding", "post_embedding"}
+    assert set(states.values()) == {"ONLINE"}
     hits, _, _ = empty_graph.execute_query(
-        "CALL db.index.vector.queryNodes('intention_embedding_xwant', 1, $v) YIELD node, score "
-        "RETURN node.tail AS tail, score",
+        "CYPHER 25 MATCH (node:Intention) SEARCH node IN (VECTOR INDEX intention_embedding FOR $v "
+        "WHERE node.relation = 'xWant' LIMIT 1) SCORE AS score RETURN node.tail AS tail, score",
         {"v": embedder.embed(["swim"])[0].tolist()}, database_=db)
     assert hits[0]["tail"] == "swim." and hits[0]["score"] > 0.9

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from kg_api.repository import OVERFETCH, candidates_for
+from kg_api.repository import candidates_for
 
 
-def test_candidates_are_the_beam_unless_k_or_a_filter_needs_more() -> None:
+def test_candidates_are_the_beam_unless_k_needs_more() -> None:
     assert candidates_for(10, 100) == 100
     assert candidates_for(100, 40) == 100  # never fewer than k
-    assert candidates_for(10, 40, filtered=True) == 10 * OVERFETCH  # a filter drops some
-    assert candidates_for(20, 500, filtered=True) == 500
     assert candidates_for(5, 1) == 5

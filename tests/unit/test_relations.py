@@ -13,7 +13,7 @@ from kg_builder.core.relations import (
     split_tail,
 )
 from kg_builder.core.settings import Settings
-from kg_builder.graph.queries.admin import schema_statements, vector_index_for
+from kg_builder.graph.queries.admin import schema_statements, vector_index_properties
 
 
 @pytest.mark.parametrize(
@@ -98,9 +98,11 @@ def test_labels_and_types_are_identifiers() -> None:
     assert Relation.O_WANT.label == "OWant" and Relation.OPEN.rel_type == "OPEN"
 
 
-def test_schema_file_has_a_vector_index_per_relation() -> None:
+def test_schema_file_has_one_vector_index_per_node_kind_with_its_filters() -> None:
     text = "\n".join(schema_statements())
-    for rel in Relation:
-        name = vector_index_for(rel)
-        assert f"CREATE VECTOR INDEX {name} IF NOT EXISTS FOR (n:{rel.label})" in text
-    assert "CREATE VECTOR INDEX intention_embedding IF NOT EXISTS FOR (n:Intention)" in text
+    assert text.count("CREATE VECTOR INDEX") == 2
+    assert ("CYPHER 25 CREATE VECTOR INDEX intention_embedding IF NOT EXISTS FOR (n:Intention) "
+            "ON n.embedding\n  WITH [n.relation, n.typicality]") in text
+    assert vector_index_properties() == {
+        "post_embedding": ["embedding", "source", "split", "has_image"],
+        "intention_embedding": ["embedding", "relation", "typicality"]}
