@@ -239,9 +239,11 @@ def load(ctx: click.Context, reader: Any, as_json: bool = False, rejects: Path |
     from kg_builder.loading.bulk import BulkLoadError
     from kg_builder.loading.service import load_records
 
+    scoring: list[dict[str, Any] | None] = []  # the critic scores before the vectors are indexed
     try:
         summary = load_records(settings_of(ctx), reader, progress=progress,
-                               defer_indexes=DEFER[defer_indexes], bulk=bulk, vectors=vectors)
+                               defer_indexes=DEFER[defer_indexes], bulk=bulk, vectors=vectors,
+                               after_writes=lambda: scoring.append(score_after_load(ctx, progress)))
     except LoadInterruptedError as exc:  # what was committed, then the cause and the fix
         click.echo("\n".join(exc.summary.describe(reader.stats)), err=True)
         raise click.ClickException(str(exc)) from exc
@@ -253,7 +255,7 @@ def load(ctx: click.Context, reader: Any, as_json: bool = False, rejects: Path |
               f" rejected records (all in {rejects})" if rejects else
               " rejected records (pass --rejects FILE to keep them all)")
     echo_some([f"warning {w.location()}: {w.reason}" for w in reader.stats.warnings], " warnings")
-    scored = score_after_load(ctx, progress)
+    scored = scoring[0] if scoring else score_after_load(ctx, progress)
     click.echo(json.dumps({"load": summary.as_dict(), "input": reader.stats.as_dict(),
                            "critic": scored}, indent=2)
                if as_json else "\n".join(summary.describe(reader.stats)))

@@ -88,7 +88,7 @@ def index_segments(driver: Any, db: str, index: str = INDEX) -> int | None:
     folder = os.environ.get("MIKO_NEO4J_DATA_DIR")
     if not record or not folder:
         return None
-    found = list(Path(folder).glob(f"**/schema/index/vector-2.0/{record[0]['id']}/*/*.si"))
+    found = list(Path(folder).glob(f"**/schema/index/vector-*/{record[0]['id']}/*/*.si"))
     return len(found) or None
 
 

@@ -132,6 +132,19 @@ def peer_load(driver: Any, db: str, posts: Iterator[PostRecord], embedder: Noisy
     return done, edges, time.perf_counter() - started
 
 
+SCORED: dict[str, float] = {}
+
+
+def score(driver: Any, db: str) -> None:
+    """The packaged critic's typicality on every edge (and intention), timed."""
+    from kg_builder.quality.critic import load_critic
+    from kg_builder.quality.scoring import score_graph
+
+    t = time.perf_counter()
+    summary = score_graph(driver, db, load_critic(None), progress=True)
+    SCORED.update(seconds=time.perf_counter() - t, edges=summary.edges)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--replicas", type=int, default=180)
@@ -145,6 +158,9 @@ def main() -> None:
                     help="stop the peer after this long and report its rate so far")
     ap.add_argument("--no-embeddings", action="store_true",
                     help="write no embedding properties (and so no vector index entries)")
+    ap.add_argument("--critic", action="store_true",
+                    help="score the edges with the packaged critic once written, before the "
+                    "deferred vector indexes are built (as `miko load` does; online path only)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     embeddings = not args.no_embeddings
@@ -187,7 +203,8 @@ def main() -> None:
         loader = GraphLoader(driver, embedder, db, batch_size=args.batch_size,
                              index_options=settings.index_options, embeddings=embeddings)
         summary = loader.load(records(base, args.replicas), progress=True,
-                              total=len(base) * args.replicas)
+                              total=len(base) * args.replicas,
+                              after_writes=(lambda: score(driver, db)) if args.critic else None)
     dt = time.perf_counter() - t
     counts = driver.execute_query(
         "MATCH (p:Post) WITH count(p) AS posts MATCH (i:Intention) "
@@ -205,13 +222,17 @@ def main() -> None:
           f"{summary.write_seconds:.0f}s, schema and indexes {summary.index_seconds:.0f}s) = "
           f"{entities / dt:,.0f} entities/s"
           f"{' (stopped at the limit: a partial load)' if partial else ''}")
+    if SCORED:
+        print(f"  of which the critic scored {SCORED['edges']:,.0f} edges in "
+              f"{SCORED['seconds']:.0f}s (between the writes and the index build)")
     dump(out, {"machine": machine(), "path": path,
                     "embeddings": embeddings, "git": git_rev(),
                     "posts": counts["posts"],
                     "intentions": counts["intentions"], "edges": edges, "seconds": round(dt),
                     "partial": partial,
                     "write_seconds": round(summary.write_seconds),
-                    "index_seconds": round(summary.index_seconds)})
+                    "index_seconds": round(summary.index_seconds),
+                    "critic_seconds": round(SCORED["seconds"]) if SCORED else None})
     driver.close()
 
 

@@ -20,7 +20,7 @@ import shutil
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -36,7 +36,12 @@ from kg_builder.core.settings import Settings
 from kg_builder.embeddings.base import Embedder
 from kg_builder.graph.driver import connect
 from kg_builder.graph.queries import admin
-from kg_builder.graph.schema import await_indexes, check_embedding_meta, init_schema
+from kg_builder.graph.schema import (
+    await_indexes,
+    check_embedding_meta,
+    create_vector_indexes,
+    init_schema,
+)
 from kg_builder.graph.server import Neo4jServer
 from kg_builder.loading.embedding_texts import tails_to_embed
 from kg_builder.loading.index_progress import index_build_bar
@@ -217,7 +222,10 @@ class BulkLoader:
                              self.embedder.dimension)
 
     def load(self, items: Iterable[ReadItem], progress: bool | None = None,
-             total: int | None = None) -> LoadSummary:
+             total: int | None = None,
+             after_writes: Callable[[], object] | None = None) -> LoadSummary:
+        """Import every record into the empty database, then build the schema. ``after_writes``
+        runs once the import and the constraints are in, before the vector indexes are built."""
         if self.database != "neo4j":
             raise BulkLoadError(f"--bulk imports into the default database `neo4j` of Neo4j "
                                 f"Community, not {self.database!r}: load without --bulk")
@@ -256,7 +264,15 @@ class BulkLoader:
         # processes (a running API) need a restart for the same reason.
         with connect(self.settings) as driver:
             init_schema(driver, self.database, self.embedder.model_name,
-                        self.embedder.dimension, self.settings.index_options)
+                        self.embedder.dimension, self.settings.index_options,
+                        vector_indexes=after_writes is None)
+            if after_writes is not None:
+                try:
+                    await_indexes(driver, self.database)  # the constraints the hook reads by
+                    after_writes()
+                finally:
+                    create_vector_indexes(driver, self.database, self.embedder.dimension,
+                                          self.settings.index_options)
             with index_build_bar(progress) as report:
                 await_indexes(driver, self.database, progress=report)
         summary.index_seconds = time.perf_counter() - t

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
@@ -213,10 +213,30 @@ class GraphLoader:
         self._started_empty = False
         self._embedded: set[str] = set()
 
+    def _build_deferred(self, dropped: list[str], failure: BaseException | None,
+                        summary: LoadSummary, progress: bool | None) -> None:
+        if not dropped or not (failure is None or isinstance(failure, SystemicRefusal)):
+            return
+        # (After a systemic refusal the server still answers: leave no index missing.)
+        # Populating afterwards is faster than maintaining them row by row: Neo4j builds
+        # the indexes in parallel. The load is done when they are online.
+        t = time.perf_counter()
+        create_vector_indexes(self.driver, self.database, self.embedder.dimension,
+                              self.index_options)
+        with index_build_bar(progress) as report:
+            await_indexes(self.driver, self.database, progress=report)
+        summary.index_seconds = time.perf_counter() - t
+        summary.deferred_indexes = True
+
     def load(
-        self, items: Iterable[ReadItem], progress: bool | None = None, total: int | None = None
+        self, items: Iterable[ReadItem], progress: bool | None = None, total: int | None = None,
+        after_writes: Callable[[], object] | None = None,
     ) -> LoadSummary:
-        """Load every record; rejections are collected, never raised."""
+        """Load every record; rejections are collected, never raised.
+
+        ``after_writes`` runs once every record is written and before deferred vector indexes
+        are built (the critic's scores are then indexed with the vectors, not re-indexed after).
+        """
         check_embedding_meta(
             self.driver, self.database, self.embedder.model_name, self.embedder.dimension
         )
@@ -273,17 +293,11 @@ class GraphLoader:
         finally:
             writer.shutdown(wait=True, cancel_futures=True)
             bar.close()
-            if dropped and (failure is None or isinstance(failure, SystemicRefusal)):
-                # (After a systemic refusal the server still answers: leave no index missing.)
-                # Populating afterwards is faster than maintaining them row by row: Neo4j builds
-                # the indexes in parallel. The load is done when they are online.
-                t = time.perf_counter()
-                create_vector_indexes(self.driver, self.database, self.embedder.dimension,
-                                      self.index_options)
-                with index_build_bar(progress) as report:
-                    await_indexes(self.driver, self.database, progress=report)
-                summary.index_seconds = time.perf_counter() - t
-                summary.deferred_indexes = True
+            try:
+                if after_writes is not None and failure is None and not sys.exc_info()[0]:
+                    after_writes()
+            finally:
+                self._build_deferred(dropped, failure, summary, progress)
         summary.seconds = time.perf_counter() - started
         if failure is not None:
             committed = f"{summary.posts_loaded} posts were committed, {summary.posts_read} read"

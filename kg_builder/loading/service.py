@@ -3,7 +3,7 @@ applies the schema where needed, runs, and closes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -43,14 +43,16 @@ def init_graph(settings: Settings, embedder: Embedder | None = None) -> tuple[li
 
 def load_records(settings: Settings, items: Iterable[ReadItem], *, progress: bool | None = None,
                  defer_indexes: bool | None = None, embedder: Embedder | None = None,
-                 bulk: bool = False, vectors: Path | None = None) -> LoadSummary:
+                 bulk: bool = False, vectors: Path | None = None,
+                 after_writes: Callable[[], object] | None = None) -> LoadSummary:
     """Apply the schema and load every record; rejections are in the summary, never raised.
 
     ``defer_indexes``: drop miko's vector indexes during the load and rebuild them afterwards
     (None: only when the graph holds no post yet). ``bulk``: a first load into an empty
     database through the server's importer (``BulkLoader``; refuses a database with content).
     ``vectors``: a vector store written by `miko build --engine ray` (read only): the texts it
-    holds are not embedded again; the others are, by the model.
+    holds are not embedded again; the others are, by the model. ``after_writes``: run when
+    the records are written, before deferred vector indexes are built (the critic's scoring).
     """
     model = embedder or load_embedder(settings)
     stored = None
@@ -63,7 +65,7 @@ def load_records(settings: Settings, items: Iterable[ReadItem], *, progress: boo
             from kg_builder.loading.bulk import BulkLoader
 
             summary = BulkLoader(settings, used, settings.write_batch_size).load(
-                items, progress=progress)
+                items, progress=progress, after_writes=after_writes)
         else:
             with graph(settings) as driver:
                 init_schema(driver, settings.neo4j_database, used.model_name, used.dimension,
@@ -71,7 +73,7 @@ def load_records(settings: Settings, items: Iterable[ReadItem], *, progress: boo
                 loader = GraphLoader(driver, used, settings.neo4j_database,
                                      settings.write_batch_size, defer_vector_indexes=defer_indexes,
                                      index_options=settings.index_options)
-                summary = loader.load(items, progress=progress)
+                summary = loader.load(items, progress=progress, after_writes=after_writes)
     finally:
         if stored is not None:
             stored.store.close()
