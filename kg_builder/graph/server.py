@@ -184,6 +184,7 @@ class Neo4jServer:
             # The memory plan (kg_builder/graph/memory.py): heap, page cache for the store, and
             # the rest left to the OS cache that Lucene's vector indexes read through.
             f"# memory: {plan.describe()}",
+            f"# java: {self.java.describe()}",
             f"server.memory.heap.initial_size={neo4j_size(plan.heap)}",
             f"server.memory.heap.max_size={neo4j_size(plan.heap)}",
             f"server.memory.pagecache.size={neo4j_size(plan.pagecache)}",
@@ -191,7 +192,7 @@ class Neo4jServer:
             # How a vector index is built: Lucene writes a segment per buffer full and merges
             # `merge_factor` segments of one size; every query searches every segment, so few
             # segments make fast searches (BENCHMARKS.md, HNSW at 1.36M). Internal settings of
-            # Neo4j 5.26 (LuceneSettings), checked by the server at start.
+            # Neo4j (LuceneSettings, 5.26 to 2026.09), checked by the server at start.
             "internal.dbms.index.vector.population_ram_buffer_size="
             f"{s.neo4j_vector_build_buffer_mb:g}",
             f"internal.dbms.index.vector.population_merge_factor={s.neo4j_vector_build_merge_factor}",
@@ -199,14 +200,15 @@ class Neo4jServer:
             # Neo4j Browser: no usage data, nothing fetched from the internet; on connect it
             # loads miko's style and guide from the API (`miko serve`, which serves both).
             "client.allow_telemetry=false",
-            # (browser.allow_outgoing_connections is not a setting of Community 5.26, which
+            # (browser.allow_outgoing_connections is not a setting of Community, which
             # refuses it; without it the Browser makes no outgoing connections.)
             "browser.remote_content_hostname_whitelist=localhost,127.0.0.1",
             f"browser.post_connect_cmd=style {s.browser_guide_url}miko.grass; "
             f"play {s.browser_guide_url}guide.html",
             *(["dbms.security.procedures.unrestricted=apoc.*"] if PLUGIN_DEPS else []),
             # Lucene's HNSW scores vectors with the JDK's Vector API (SIMD) when it is there.
-            "server.jvm.additional=--add-modules=jdk.incubator.vector",
+            *(["server.jvm.additional=--add-modules=jdk.incubator.vector"]
+              if self.java.has_module("jdk.incubator.vector") else []),
             # The page cache reads the JDK's direct buffers without a fallback copy.
             "server.jvm.additional=--add-opens=java.base/java.nio=ALL-UNNAMED",
             "server.jvm.additional=-XX:+UseG1GC",
