@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import shutil
 import socket
 import threading
@@ -115,6 +117,18 @@ def test_neo4j_browser_shows_the_guide_and_draws_with_the_style(
         page.keyboard.press("Control+Enter")
         page.wait_for_selector("text=X_WANT (1)", timeout=30_000)
         page.wait_for_selector("text=O_REACT (1)", timeout=10_000)
+        # The guide's vector search (Cypher 25 SEARCH in the one intention index, filtered by
+        # relation) runs from the Browser on this server and answers rows.
+        guide = (Path(__file__).resolve().parents[2] / "kg_api" / "static" / "neo4j-browser"
+                 / "guide.html").read_text(encoding="utf-8")
+        search = next(html.unescape(m) for m in re.findall(
+            r'<pre class="pre-scrollable code runnable">(.*?)</pre>', guide, re.S)
+            if "VECTOR INDEX intention_embedding" in m)
+        page.click("[data-testid='activeEditor']")
+        page.keyboard.type(" ".join(search.split()))
+        page.keyboard.press("Control+Enter")
+        page.wait_for_selector("text=inspire runners.", timeout=30_000)
+        page.wait_for_selector("text=nearest", timeout=10_000)
         page.unroute("**/*")
     assert "#1F4E79" in fills  # posts: the style's dark blue, not the Browser's default colour
     assert len(fills & {"#4E79A7", "#F28E2B", "#E15759", "#76B7B2", "#59A14F", "#EDC948", "#B07AA1",
