@@ -3,8 +3,11 @@ query latency of HNSW `m`, `ef_construction` and quantization, over 1.36M intent
 
 The vectors are those of `build_scale.py`: the 7,572 distinct MIKO intention tails embedded with
 all-MiniLM-L6-v2, replicated 180x with seeded Gaussian noise (then normalised), written as
-`:Intention {id, embedding}` nodes of the scratch server (no posts or edges: only the index is
-measured). The queries are 1,000 other noisy copies of random tails (a seed of their own), so
+`:Intention {id, relation, typicality, embedding}` nodes of the scratch server (relation by tail,
+typicality seeded uniform; no posts or edges: only the index is measured), indexed as miko's one
+intention index is, with relation and typicality as filter properties. Unfiltered and filtered
+searches (a relation; a high typicality floor; both) are each scored against the exact top 10
+of the vectors that match. The queries are 1,000 other noisy copies of random tails (a seed of their own), so
 no query is a stored point. Exact top-10 by cosine in numpy; each setting builds one index over
 all the vectors (the global intention index), waits for it online, then runs the queries one
 at a time, asking the index for `fetch` candidates (Lucene's search beam: the API's
@@ -19,7 +22,7 @@ vectors already written by an earlier run. The index is built with the server's 
 settings (MIKO_NEO4J_VECTOR_BUILD_BUFFER_MB / _MERGE_FACTOR, written into neo4j.conf at start).
 
     ./scripts/bench.sh benchmarks/bench_hnsw.py [--replicas 180] [--queries 1000]
-        [--settings 16:100:1,16:100:0,16:40:1,32:100:1] [--fetch 10,40,100] [--reuse]
+        [--settings 32:100:scalar,32:100:binary,32:100:none] [--fetch 10,40,100] [--reuse]
 """
 
 from __future__ import annotations
@@ -47,7 +50,13 @@ from kg_builder.graph.queries.write import Rows
 from kg_builder.loading.readers import MikoReader
 
 INDEX = "bench_hnsw"
-SETTINGS = "16:100:1,16:100:0,16:40:1,32:100:1"  # m:ef_construction:quantization
+SETTINGS = "32:100:scalar,32:100:binary,32:100:none"  # m:ef_construction:quantization
+RELATIONS = ("xNeed", "xIntent", "xAttr", "xEffect", "xReact", "xWant", "oEffect", "oReact",
+             "oWant", "Open")
+# (name, relation, typicality floor): filters inside the index (Cypher 25 SEARCH ... WHERE)
+FILTERS: list[tuple[str, str | None, float | None]] = [
+    ("global", None, None), ("relation xAttr", "xAttr", None),
+    ("typicality >= 0.95", None, 0.95), ("xAttr and typicality >= 0.9", "xAttr", 0.9)]
 
 
 def noisy(base: np.ndarray[Any, Any], idx: np.ndarray[Any, Any], noise: float,
@@ -59,24 +68,32 @@ def noisy(base: np.ndarray[Any, Any], idx: np.ndarray[Any, Any], noise: float,
     return out
 
 
-def exact_top10(vectors: np.ndarray[Any, Any],
-                queries: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    """The exact top-10 ids of every query and the sum of their exact scores."""
+def exact_top10(vectors: np.ndarray[Any, Any], queries: np.ndarray[Any, Any],
+                mask: np.ndarray[Any, Any] | None = None,
+                ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """The exact top-10 ids of every query (among the vectors ``mask`` keeps) and the sum of
+    their exact scores."""
+    ids = np.arange(len(vectors)) if mask is None else np.flatnonzero(mask)
+    kept = vectors if mask is None else vectors[ids]
     out = np.empty((len(queries), 10), dtype=np.int64)
     best = np.empty(len(queries), dtype=np.float64)
     for start in range(0, len(queries), 50):
-        scores = queries[start:start + 50] @ vectors.T
+        scores = queries[start:start + 50] @ kept.T
         top = np.argpartition(-scores, 10, axis=1)[:, :10]
-        out[start:start + 50] = top
+        out[start:start + 50] = ids[top]
         best[start:start + 50] = np.take_along_axis(scores, top, axis=1).sum(axis=1)
     return out, best
 
 
-def parse_settings(text: str) -> list[tuple[int, int, bool]]:
+QUANTIZATION = {"1": "SCALAR", "scalar": "SCALAR", "0": "NONE", "none": "NONE",
+                "binary": "BINARY"}
+
+
+def parse_settings(text: str) -> list[tuple[int, int, str]]:
     out = []
     for item in text.split(","):
         m, ef, q = item.split(":")
-        out.append((int(m), int(ef), q.strip() in {"1", "true", "on"}))
+        out.append((int(m), int(ef), QUANTIZATION[q.strip().lower()]))
     return out
 
 
@@ -92,7 +109,7 @@ def index_segments(driver: Any, db: str, index: str = INDEX) -> int | None:
     return len(found) or None
 
 
-def existing_index(driver: Any, db: str) -> tuple[int, int, bool] | None:
+def existing_index(driver: Any, db: str) -> tuple[int, int, str] | None:
     """(m, ef_construction, quantization) of the online benchmark index, if there is one."""
     records = driver.execute_query(
         "SHOW INDEXES YIELD name, state, options WHERE name = $name AND state = 'ONLINE' "
@@ -101,27 +118,34 @@ def existing_index(driver: Any, db: str) -> tuple[int, int, bool] | None:
         return None
     c = records[0]["c"]
     return (int(c["vector.hnsw.m"]), int(c["vector.hnsw.ef_construction"]),
-            bool(c["vector.quantization.enabled"]))
+            str(c["vector.quantization.type"]))
 
 
-def create_index(driver: Any, db: str, m: int, ef: int, quantized: bool, dim: int) -> float:
-    """Build the benchmark index with these settings; seconds until it is online."""
+def create_index(driver: Any, db: str, m: int, ef: int, quantized: str, dim: int) -> float:
+    """Build the benchmark index with these settings (relation and typicality as its filter
+    properties, as miko's intention index); seconds until it is online."""
     driver.execute_query(f"DROP INDEX {INDEX} IF EXISTS", database_=db)
     t = time.perf_counter()
     driver.execute_query(
-        f"CREATE VECTOR INDEX {INDEX} FOR (i:Intention) ON i.embedding OPTIONS {{indexConfig: {{"
+        f"CYPHER 25 CREATE VECTOR INDEX {INDEX} FOR (i:Intention) ON i.embedding "
+        "WITH [i.relation, i.typicality] OPTIONS {indexConfig: {"
         "`vector.dimensions`: $dim, `vector.similarity_function`: 'cosine', "
         "`vector.hnsw.m`: $m, `vector.hnsw.ef_construction`: $ef, "
-        "`vector.quantization.enabled`: $q}}", dim=dim, m=m, ef=ef, q=quantized, database_=db)
+        "`vector.quantization.type`: $q}}", dim=dim, m=m, ef=ef, q=quantized, database_=db)
     driver.execute_query(f"CALL db.awaitIndex('{INDEX}', 7200)", database_=db)
     return time.perf_counter() - t
 
 
-def search_statement(rescore: bool) -> str:
-    """The top 10 of `$fetch` candidates: rescored, ordered by their exact cosine (the stored
-    float vectors), as the API's searches do; else by the index's (quantized) score."""
+def search_statement(rescore: bool, relation: bool = False, typicality: bool = False) -> str:
+    """The top 10 of `$fetch` candidates that pass the filters (inside the index): rescored,
+    ordered by their exact cosine (the stored float vectors), as the API's searches do; else by
+    the index's score."""
     order = "vector.similarity.cosine(node.embedding, $v)" if rescore else "score"
-    return (f"CALL db.index.vector.queryNodes('{INDEX}', $fetch, $v) YIELD node, score "
+    where = (["node.relation = $relation"] if relation else []) + (
+        ["node.typicality >= $low"] if typicality else [])
+    clause = f"WHERE {' AND '.join(where)} " if where else ""
+    return (f"CYPHER 25 MATCH (node:Intention) SEARCH node IN (VECTOR INDEX {INDEX} FOR $v "
+            f"{clause}LIMIT $fetch) SCORE AS score "
             f"WITH node, {order} AS s RETURN node.id AS id ORDER BY s DESC LIMIT 10")
 
 
@@ -163,7 +187,7 @@ def main() -> None:
     ap.add_argument("--noise", type=float, default=0.35)
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--settings", default=SETTINGS, help="m:ef_construction:quantization,...")
-    ap.add_argument("--fetch", default="10,40,100", help="candidates asked of the index")
+    ap.add_argument("--fetch", default="100", help="candidates asked of the index")
     ap.add_argument("--reuse", action="store_true", help="keep vectors written by an earlier run")
     ap.add_argument("--keep-index", action="store_true",
                     help="measure an online index of the same settings left by an earlier run "
@@ -191,8 +215,19 @@ def main() -> None:
                               for r in range(args.replicas)])
     rng = np.random.default_rng(10_000)
     queries = noisy(base, rng.integers(0, len(tails), args.queries), args.noise, 10_001)
+    relations = np.array([RELATIONS[(i % len(tails)) % len(RELATIONS)] for i in range(n)])
+    typicality = np.random.default_rng(40_000).random(n)
     t = time.perf_counter()
-    truth, best = exact_top10(vectors, queries)
+    exact: dict[str, tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], int]] = {}
+    for name, relation, low in FILTERS:
+        mask = np.ones(n, dtype=bool)
+        if relation is not None:
+            mask &= relations == relation
+        if low is not None:
+            mask &= typicality >= low
+        exact[name] = (*exact_top10(vectors, queries, None if mask.all() else mask),
+                       int(mask.sum()))
+    truth, best, _ = exact["global"]
     exact_s = time.perf_counter() - t
     print(f"machine: {machine()}; git {git_rev()}; {n:,} vectors x {base.shape[1]}, "
           f"{args.queries:,} queries; exact top-10 in numpy {exact_s:.1f}s")
@@ -209,8 +244,10 @@ def main() -> None:
             driver.execute_query(f"DROP INDEX `{record['name']}` IF EXISTS", database_=db)
     t = time.perf_counter()
     for start in range(0, 0 if reuse else n, 5000):
-        rows = Rows({"id": i, "v": vectors[i].tolist()} for i in range(start, min(n, start + 5000)))
-        driver.execute_query("UNWIND $rows AS row CREATE (i:Intention {id: toString(row.id)}) "
+        rows = Rows({"id": i, "v": vectors[i].tolist(), "r": str(relations[i]),
+                     "t": float(typicality[i])} for i in range(start, min(n, start + 5000)))
+        driver.execute_query("UNWIND $rows AS row CREATE (i:Intention {id: toString(row.id), "
+                             "relation: row.r, typicality: row.t}) "
                              "WITH i, row CALL db.create.setNodeVectorProperty(i, 'embedding', row.v)",
                              rows=rows, database_=db)
     print(f"kept {n:,} nodes with vectors of an earlier run" if reuse else
@@ -220,8 +257,7 @@ def main() -> None:
              f"merge factor {settings.neo4j_vector_build_merge_factor}")
     print(f"segments built with {build}")
     print(f"{'m':>4}{'ef_constr.':>11}{'quantized':>10}{'build s':>9}{'fetch':>6}{'rescored':>9}"
-          f"{'recall@10':>11}"
-          f"{'ratio':>8}{'p50 ms':>8}{'p99 ms':>8}")
+          f"  {'filter (matching)':<38}{'recall@10':>10}{'ratio':>8}{'p50 ms':>8}{'p99 ms':>8}")
     results: dict[str, Any] = json.loads(args.out.read_text()) if args.out.exists() else {}
     results.update({"machine": machine(), "git": git_rev(), "vectors": n,
                     "queries": args.queries, "exact_s": round(exact_s, 1)})
@@ -235,14 +271,17 @@ def main() -> None:
         else:
             build_s = create_index(driver, db, m, ef, quantized, int(base.shape[1]))
         segments = index_segments(driver, db)
-        for fetch, rescore in [(f, r) for f in fetches for r in (False, True)]:
-            statement = search_statement(rescore)
+        runs = [(f, r, kind) for f in fetches for kind in FILTERS
+                for r in ((False, True) if kind[0] == "global" else (True,))]
+        for fetch, rescore, (kind, relation, low) in runs:
+            statement = search_statement(rescore, relation is not None, low is not None)
+            truth, best, matching = exact[kind]
             latencies, recalls, near = [], [], []
             for q in range(len(queries)):
                 vector = queries[q].tolist()
                 t = time.perf_counter()
-                found = driver.execute_query(statement, v=vector, fetch=fetch,
-                                             database_=db).records
+                found = driver.execute_query(statement, v=vector, fetch=fetch, relation=relation,
+                                             low=low, database_=db).records
                 latencies.append(time.perf_counter() - t)
                 ids = [int(r["id"]) for r in found]
                 recalls.append(len(set(ids) & set(truth[q].tolist())) / 10)
@@ -251,9 +290,11 @@ def main() -> None:
             p50 = statistics.median(latencies) * 1000
             p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
             recall, within = statistics.fmean(recalls), statistics.fmean(near)
+            shown = f"{kind} ({matching:,})"
             print(f"{m:>4}{ef:>11}{quantized!s:>10}{build_s:>9.0f}{fetch:>6}{rescore!s:>9}"
-                  f"{recall:>11.3f}{within:>8.4f}{p50:>8.1f}{p99:>8.1f}", flush=True)
-            results[f"{label} fetch={fetch} rescored={rescore} {build}"] = {
+                  f"  {shown:<38}{recall:>10.3f}{within:>8.4f}{p50:>8.1f}{p99:>8.1f}", flush=True)
+            results[f"{label} fetch={fetch} rescored={rescore} filter={kind} {build}"] = {
+                "matching": matching,
                 "build_s": round(build_s, 1), "segments": segments,
                 "recall_at_10": round(recall, 4), "score_ratio": round(within, 5),
                 "p50_ms": round(p50, 2), "p99_ms": round(p99, 2), "git": git_rev()}
