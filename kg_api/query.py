@@ -80,16 +80,29 @@ class Query:
     @strawberry.field(description="Intentions nearest to a text (cosine); with `relation`, all "
                       "k hits have that relation; with `minTypicality`, only intentions at or "
                       "above it. Filters apply inside the vector index: k hits whenever k "
-                      "intentions match.")
+                      "intentions match. With key information (`concept`, `action`, `object`, "
+                      "`emotion`, `keyword`: intentions of the posts that have it), the search "
+                      "is exact over those intentions, refused beyond MIKO_API_KEY_INFO_SCAN_MAX "
+                      "of them.")
     async def search_intentions(self, info: Ctx, text: str,
                                 relation: Relation | None = None,  # type: ignore[valid-type]
                                 k: int = 10, min_score: float = 0.0,
-                                min_typicality: float | None = None) -> list[IntentionHit]:
+                                min_typicality: float | None = None,
+                                concept: str | None = None, action: str | None = None,
+                                object: str | None = None, emotion: str | None = None,
+                                keyword: str | None = None) -> list[IntentionHit]:
         ctx = info.context
         low = check_typicality(min_typicality)
+        key_info = key_filter(concept=concept, action=action, object=object, emotion=emotion,
+                              keyword=keyword)
         vector = await ctx.embed(check_text(text))
         rel = RelationEnum(relation) if relation is not None else None
-        rows = await ctx.repo.search_intentions(vector, rel, ctx.cap("k", k), min_score, low)
+        if key_info:
+            rows = await ctx.repo.search_intentions_by_key_info(
+                vector, key_info, rel, ctx.cap("k", k), min_score, low,
+                ctx.settings.api_key_info_scan_max)
+        else:
+            rows = await ctx.repo.search_intentions(vector, rel, ctx.cap("k", k), min_score, low)
         return [IntentionHit.from_row(r) for r in rows]
 
     @strawberry.field(description="Intentions nearest to a given intention, itself excluded.")
@@ -105,15 +118,27 @@ class Query:
 
     @strawberry.field(description="Posts nearest to a text (cosine of text embeddings); "
                       "`source`, `split` and `hasImage` keep only the posts that match, inside "
-                      "the vector index (k hits whenever k posts match).")
+                      "the vector index (k hits whenever k posts match); with key information "
+                      "(`concept` ... `keyword`) the search is exact over the posts that have "
+                      "it, refused beyond MIKO_API_KEY_INFO_SCAN_MAX of them.")
     async def search_posts(self, info: Ctx, text: str, k: int = 10, min_score: float = 0.0,
                            source: str | None = None, split: str | None = None,
-                           has_image: bool | None = None) -> list[PostHit]:
+                           has_image: bool | None = None, concept: str | None = None,
+                           action: str | None = None, object: str | None = None,
+                           emotion: str | None = None,
+                           keyword: str | None = None) -> list[PostHit]:
         ctx = info.context
+        key_info = key_filter(concept=concept, action=action, object=object, emotion=emotion,
+                              keyword=keyword)
         vector = await ctx.embed(check_text(text))
         filters: dict[str, str | bool] = {
             name: value for name, value in (("source", source), ("split", split),
                                             ("has_image", has_image)) if value is not None}
+        if key_info:
+            rows = await ctx.repo.search_posts_by_key_info(
+                vector, key_info, ctx.cap("k", k), min_score, filters,
+                ctx.settings.api_key_info_scan_max)
+            return [PostHit.from_row(r) for r in rows]
         rows = await ctx.repo.search_posts(vector, ctx.cap("k", k), min_score, filters)
         return [PostHit.from_row(r) for r in rows]
 

@@ -21,7 +21,7 @@ from neo4j.exceptions import (
     SessionExpired,
 )
 
-from kg_api.errors import GraphUnavailableError, RequestTimeoutError
+from kg_api.errors import BadInputError, GraphUnavailableError, RequestTimeoutError
 from kg_builder.core.key_info import KeyInfoKind
 from kg_builder.core.relations import Relation
 from kg_builder.graph.queries import admin
@@ -265,6 +265,41 @@ class GraphRepository:
                                min_score=min_score, min_typicality=min_typicality,
                                relation=relation.value if relation is not None else None)
         return [IntentionHitRow.from_map(r) for r in rows]
+
+    async def search_intentions_by_key_info(
+        self, vector: list[float], key_info: dict[KeyInfoKind, str], relation: Relation | None,
+        k: int, min_score: float, min_typicality: float | None, cap: int,
+    ) -> list[IntentionHitRow]:
+        """Exact search among the intentions of the posts with the key information; refused
+        (BadInputError) when more than ``cap`` intentions match."""
+        kinds = list(key_info)
+        params = {**_key_params(key_info), "min_typicality": min_typicality,
+                  "relation": relation.value if relation is not None else None}
+        shape = (kinds, relation is not None, min_typicality is not None)
+        counted = await self.read(q.count_intentions_by_key_info(*shape), cap=cap + 1, **params)
+        if int(counted[0]["n"]) > cap:
+            raise BadInputError(
+                f"the key information matches more than {cap:,} intentions, more than an exact "
+                "search scores (MIKO_API_KEY_INFO_SCAN_MAX): add a relation, a typicality floor "
+                "or another piece of key information")
+        rows = await self.read(q.search_intentions_by_key_info(*shape), vector=vector, k=k,
+                               min_score=min_score, **params)
+        return [IntentionHitRow.from_map(r) for r in rows]
+
+    async def search_posts_by_key_info(
+        self, vector: list[float], key_info: dict[KeyInfoKind, str], k: int, min_score: float,
+        filters: dict[str, str | bool], cap: int,
+    ) -> list[PostHitRow]:
+        kinds = list(key_info)
+        params = {**_key_params(key_info), **filters}
+        counted = await self.read(q.count_posts_by_key_info(kinds, filters), cap=cap + 1, **params)
+        if int(counted[0]["n"]) > cap:
+            raise BadInputError(
+                f"the key information matches more than {cap:,} posts, more than an exact search "
+                "scores (MIKO_API_KEY_INFO_SCAN_MAX): add another filter")
+        rows = await self.read(q.search_posts_by_key_info(kinds, filters), vector=vector, k=k,
+                               min_score=min_score, **params)
+        return [PostHitRow.from_map(r) for r in rows]
 
     async def search_posts(self, vector: list[float], k: int, min_score: float,
                            filters: dict[str, str | bool] | None = None) -> list[PostHitRow]:

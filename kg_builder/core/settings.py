@@ -224,6 +224,11 @@ class Settings(BaseSettings):
         default=100, ge=1, le=10_000, description="Neighbours asked of a vector index per search "
         "at least (HNSW's search beam), of which the best k are answered: higher recall, slower "
         "searches (the recall/latency table in BENCHMARKS.md).")
+    api_key_info_scan_max: int = Field(
+        default=50_000, ge=1, le=10_000_000, description="Most intentions (or posts) a search "
+        "filtered by key information scores exactly (the index cannot filter on key "
+        "information: it is a pattern, not a property); a broader filter is refused, naming "
+        "how many matched.")
     api_document_cache_size: int = Field(
         default=256, ge=0, description="Valid GraphQL query texts kept parsed and validated "
         "(texts up to 8,192 characters; 0 turns the cache off).")

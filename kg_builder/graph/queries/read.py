@@ -309,6 +309,70 @@ def similar_posts() -> str:
     )
 
 
+# Key information is a graph pattern, not a property of the node searched (an intention is
+# shared by posts of many emotions), so no vector index can filter on it. A search by key
+# information is exact instead: the cosine of every intention (or post) of the posts that have
+# that key information, after a count that the API caps (MIKO_API_KEY_INFO_SCAN_MAX).
+
+def _key_info_posts(kinds: list[KeyInfoKind]) -> str:
+    if not kinds:
+        raise ValueError("a key-information search needs at least one kind")
+    first, rest = kinds[0], kinds[1:]
+    head = (f"MATCH (:{first.label} {{name: $key_{first.value}}})<-[:{first.rel_type}]-(p:Post)")
+    return head + (f" WHERE {' AND '.join(_has_key_info(k) for k in rest)}" if rest else "")
+
+
+def _intention_filters(relation: bool, typicality: bool) -> str:
+    where = (["node.relation = $relation"] if relation else []) + (
+        ["node.typicality >= $min_typicality"] if typicality else [])
+    return f" WHERE {' AND '.join(where)}" if where else ""
+
+
+def count_intentions_by_key_info(kinds: list[KeyInfoKind], relation: bool,
+                                 typicality: bool) -> str:
+    """How many intentions an exact key-information search would score (up to ``$cap + 1``)."""
+    return (f"{_key_info_posts(kinds)} MATCH (p)-->(node:Intention)"
+            f"{_intention_filters(relation, typicality)} WITH DISTINCT node LIMIT $cap "
+            "RETURN count(node) AS n")
+
+
+def search_intentions_by_key_info(kinds: list[KeyInfoKind], relation: bool,
+                                  typicality: bool) -> str:
+    """The exact nearest intentions to ``$vector`` among those of the posts with the key
+    information (and the relation and typicality floor when those filters are on)."""
+    return (f"{_key_info_posts(kinds)} MATCH (p)-->(node:Intention)"
+            f"{_intention_filters(relation, typicality)} WITH DISTINCT node "
+            f"WITH node, {EXACT.format(vector='$vector')} WHERE score >= $min_score "
+            f"RETURN score, node {INTENTION} AS intention ORDER BY score DESC, node.id LIMIT $k")
+
+
+def _post_filters(filters: Iterable[str]) -> str:
+    named = set(filters)
+    if unknown := named - set(POST_FILTERS):
+        raise ValueError(f"unknown post filter(s) {sorted(unknown)}")
+    where = [POST_FILTERS[f].replace("node.", "p.") for f in POST_FILTERS if f in named]
+    return f" AND {' AND '.join(where)}" if where else ""
+
+
+def count_posts_by_key_info(kinds: list[KeyInfoKind], filters: Iterable[str] = ()) -> str:
+    posts = _key_info_posts(kinds)
+    extra = _post_filters(filters)
+    if extra and " WHERE " not in posts:
+        extra = " WHERE" + extra[4:]
+    return f"{posts}{extra} WITH p LIMIT $cap RETURN count(p) AS n"
+
+
+def search_posts_by_key_info(kinds: list[KeyInfoKind], filters: Iterable[str] = ()) -> str:
+    """The exact nearest posts to ``$vector`` among those with the key information."""
+    posts = _key_info_posts(kinds)
+    extra = _post_filters(filters)
+    if extra and " WHERE " not in posts:
+        extra = " WHERE" + extra[4:]
+    return (f"{posts}{extra} WITH p AS node "
+            f"WITH node, {EXACT.format(vector='$vector')} WHERE score >= $min_score "
+            f"RETURN score, node {POST} AS post ORDER BY score DESC, node.id LIMIT $k")
+
+
 # --- aggregates ------------------------------------------------------------------------------
 
 def relation_stats(relation: Relation) -> str:

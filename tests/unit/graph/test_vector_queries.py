@@ -66,3 +66,28 @@ def test_index_definitions_and_legacy_names() -> None:
     assert vector_index_definitions() == (
         "SHOW VECTOR INDEXES YIELD name, properties WHERE name IN $names RETURN name, properties")
     assert LEGACY_VECTOR_INDEXES[0] == "intention_embedding_xneed" and len(LEGACY_VECTOR_INDEXES) == 10
+
+
+def test_key_information_searches_are_exact_scans_of_the_matching_posts() -> None:
+    from kg_builder.core.key_info import KeyInfoKind
+
+    kinds = [KeyInfoKind.EMOTION, KeyInfoKind.KEYWORD]
+    head = ("MATCH (:Emotion {name: $key_emotion})<-[:HAS_EMOTION]-(p:Post) WHERE EXISTS { "
+            "(p)-[:HAS_KEYWORD]->(:Keyword {name: $key_keyword}) }")
+    assert read.count_intentions_by_key_info(kinds, True, False) == (
+        f"{head} MATCH (p)-->(node:Intention) WHERE node.relation = $relation WITH DISTINCT node "
+        "LIMIT $cap RETURN count(node) AS n")
+    assert read.search_intentions_by_key_info(kinds, False, True) == (
+        f"{head} MATCH (p)-->(node:Intention) WHERE node.typicality >= $min_typicality WITH "
+        "DISTINCT node WITH node, vector.similarity.cosine(node.embedding, $vector) AS score "
+        f"WHERE score >= $min_score RETURN score, node {INTENTION} AS intention ORDER BY score "
+        "DESC, node.id LIMIT $k")
+    assert read.count_posts_by_key_info([KeyInfoKind.CONCEPT], ["split"]) == (
+        "MATCH (:Concept {name: $key_concept})<-[:HAS_CONCEPT]-(p:Post) WHERE p.split = $split "
+        "WITH p LIMIT $cap RETURN count(p) AS n")
+    assert read.search_posts_by_key_info(kinds) == (
+        f"{head} WITH p AS node WITH node, vector.similarity.cosine(node.embedding, $vector) AS "
+        f"score WHERE score >= $min_score RETURN score, node {POST} AS post ORDER BY score DESC, "
+        "node.id LIMIT $k")
+    with pytest.raises(ValueError, match="at least one kind"):
+        read.search_posts_by_key_info([])
