@@ -10,7 +10,7 @@ from neo4j import Driver, RoutingControl
 
 from kg_builder.core.errors import EmbeddingModelMismatchError, IndexBuildError
 from kg_builder.core.settings import IndexOptions
-from kg_builder.graph.queries import admin
+from kg_builder.graph.queries import admin, write
 from kg_builder.graph.queries.admin import our_indexes, our_vector_indexes, schema_statements
 
 # Building the global vector index over the paper's 1.36M intentions took 18 minutes on a fast
@@ -57,7 +57,21 @@ def init_schema(
         driver.execute_query(statement, params, database_=database)
         applied.append(statement.split("IF NOT EXISTS")[0].strip())
     record_embedding_model(driver, database, model, dimension)
+    if backfilled := backfill_has_image(driver, database):
+        applied.append(f"has_image set on {backfilled:,} posts loaded before it was stored")
     return applied
+
+
+def backfill_has_image(driver: Driver, database: str, page: int = 10_000) -> int:
+    """Give every post without ``has_image`` one (posts of an older graph), in pages."""
+    done = 0
+    while True:
+        records, _, _ = driver.execute_query(write.backfill_has_image(), {"limit": page},
+                                             database_=database)
+        n = int(records[0]["n"])
+        done += n
+        if n < page:
+            return done
 
 
 def record_embedding_model(driver: Driver, database: str, model: str, dimension: int) -> None:

@@ -235,3 +235,18 @@ def test_the_wait_for_a_long_index_build_reports_progress_and_a_timeout_names_th
     assert percents == sorted(percents) and all(0 <= p <= 100 for p in percents), percents
     states = {r["name"]: r["state"] for r in index_states(empty_graph, db)}
     assert all(states[name] == "ONLINE" for name in our_indexes() if name in states), states
+
+
+def test_db_init_gives_posts_of_an_older_graph_their_has_image(
+    empty_graph: Any, settings: Any
+) -> None:
+    db = settings.neo4j_database
+    empty_graph.execute_query(
+        "CREATE (:Post {id: 'old:1', text: 'a'})-[:HAS_IMAGE]->(:Image {id: 'old-img'}), "
+        "(:Post {id: 'old:2', text: 'b'}), (:Post {id: 'new:3', text: 'c', has_image: false})",
+        database_=db)
+    result = CliRunner().invoke(main, ["db", "init"])
+    assert result.exit_code == 0, result.output
+    rows = {r["id"]: r["h"] for r in empty_graph.execute_query(
+        "MATCH (p:Post) RETURN p.id AS id, p.has_image AS h", database_=db).records}
+    assert rows == {"old:1": True, "old:2": False, "new:3": False}

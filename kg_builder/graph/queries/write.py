@@ -41,6 +41,13 @@ def merge_posts() -> str:
     )
 
 
+def backfill_has_image() -> str:
+    """A page of posts loaded before ``has_image`` was stored (a filter property of the post
+    vector index): set from their images."""
+    return ("MATCH (p:Post) WHERE p.has_image IS NULL WITH p LIMIT $limit "
+            "SET p.has_image = EXISTS { (p)-[:HAS_IMAGE]->() } RETURN count(p) AS n")
+
+
 def merge_images() -> str:
     """Images by id (content hash, else file name), shared by every post that shows them.
 

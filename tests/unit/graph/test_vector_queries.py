@@ -91,3 +91,11 @@ def test_key_information_searches_are_exact_scans_of_the_matching_posts() -> Non
         "node.id LIMIT $k")
     with pytest.raises(ValueError, match="at least one kind"):
         read.search_posts_by_key_info([])
+
+
+def test_the_has_image_backfill_is_locked() -> None:
+    from kg_builder.graph.queries.write import backfill_has_image
+
+    assert backfill_has_image() == (
+        "MATCH (p:Post) WHERE p.has_image IS NULL WITH p LIMIT $limit "
+        "SET p.has_image = EXISTS { (p)-[:HAS_IMAGE]->() } RETURN count(p) AS n")
