@@ -277,7 +277,8 @@ class Neo4jServer:
         self.check_data_folder()
         self.write_conf()
         first_start = not (self.data / "data" / "dbms").exists()
-        if first_start:
+        if first_start:  # marked first: a start that fails half-way leaves a folder of ours
+            (self.data / DATA_MARKER).write_text(NEO4J_VERSION + "\n")
             proc = self._java("Neo4jAdminCommand", "dbms", "set-initial-password",
                               self.settings.neo4j_password.get_secret_value())
             if proc.returncode != 0:
