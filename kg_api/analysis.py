@@ -25,7 +25,8 @@ The measures, over the operation with its fragments expanded (as execution would
   the nodes the answer can hold (``MIKO_API_MAX_COST``). A list of objects without such an
   argument (a post's intentions, its key information) counts as ``LIST_FANOUT`` items; a
   connection's ``edges`` are sized by its ``first``. A search whose text the server embeds
-  (``EMBEDDED_TEXT_FIELDS``) adds ``EMBED_COST``, the CPU of one embedding;
+  (``EMBEDDED_TEXT_FIELDS``) adds ``EMBED_COST``, the CPU of one embedding, and one filtered by
+  key information (an exact scan) ``KEY_INFO_SCAN_COST`` more;
 - ``introspection``: the same cost for the introspection parts (``__schema``, ``__type`` and
   fragments on their types), with each of introspection's lists (``types``, ``fields``,
   ``args``, ...) counted at its mean length in this schema, so that nested or repeated
@@ -70,6 +71,10 @@ SIZE_ARGUMENTS = ("first", "k")
 CEILING = 10**15
 EMBEDDED_TEXT_FIELDS = frozenset({"searchPosts", "searchIntentions"})  # root fields of Query
 EMBED_COST = 200
+# A search filtered by key information scores up to MIKO_API_KEY_INFO_SCAN_MAX nodes exactly
+# (50,000 cosines: ~25x an embedding's CPU).
+KEY_INFO_ARGUMENTS = ("concept", "action", "object", "emotion", "keyword")
+KEY_INFO_SCAN_COST = 5_000
 MAX_REPEATS = 10
 MAX_INTROSPECTION_ROOTS = 3
 LIST_FANOUT = 10  # a list of objects without `first`/`k` (a post's intentions) counts as 10
@@ -251,6 +256,15 @@ class Analyser:
         size = max(1, value) if isinstance(value, int) and not isinstance(value, bool) else 1
         return min(size, self.max_size) if self.max_size else min(size, CEILING)
 
+    def _scan_cost(self, node: FieldNode, definition: GraphQLField) -> int:
+        """A search with key information (an exact scan) costs ``KEY_INFO_SCAN_COST`` more."""
+        try:
+            values = get_argument_values(definition, node, self.variables)
+        except GraphQLError:  # refused again, with its location, by execution
+            return 0
+        return KEY_INFO_SCAN_COST if any(values.get(n) is not None
+                                         for n in KEY_INFO_ARGUMENTS) else 0
+
     def _measure(self, selection_set: SelectionSetNode,
                  parent: GraphQLNamedType | None) -> Shape:
         stack = [_Frame(list(selection_set.selections), parent)]
@@ -283,7 +297,8 @@ class Analyser:
                 if _is_meta(frame.parent) or name in ("__schema", "__type"):
                     shape.introspection = min(CEILING, shape.introspection + size)
                 else:  # introspection adds no depth, as in graphql-depth-limit
-                    extra = EMBED_COST if name in EMBEDDED_TEXT_FIELDS else 0
+                    extra = (EMBED_COST + self._scan_cost(selection, definition)
+                             if name in EMBEDDED_TEXT_FIELDS and definition is not None else 0)
                     shape.cost = min(CEILING, shape.cost + size + extra)
                     shape.depth = max(shape.depth, 1)
                 if selection.selection_set is None:

@@ -137,3 +137,18 @@ def test_repeated_fields_are_counted_per_merged_selection_set() -> None:
     assert shape("{ relationStats { edges } ...F ...G } fragment F on Query { relationStats "
                  "{ edges } } fragment G on Query { ...F relationStats { posts } }").repeats == 4
     assert shape("{ a: __schema { types { name } } b: __type(name: \"Post\") { name } }").roots == 2
+
+
+def test_a_search_by_key_information_costs_its_scan() -> None:
+    from kg_api.analysis import KEY_INFO_SCAN_COST
+
+    plain = cost('{ searchIntentions(text: "x", k: 3) { score } }')
+    assert cost('{ searchIntentions(text: "x", k: 3, emotion: "joy") { score } }') == (
+        plain + KEY_INFO_SCAN_COST)
+    assert cost('query($e: String) { searchPosts(text: "x", k: 3, keyword: $e) { score } }',
+                {"e": "rain"}) == plain + KEY_INFO_SCAN_COST
+    assert cost('query($e: String) { searchPosts(text: "x", k: 3, keyword: $e) { score } }',
+                {"e": None}) == plain  # a null filter scans nothing
+    many = "{ " + " ".join(f'a{i}: searchIntentions(text: "x", emotion: "joy") {{ score }}'
+                           for i in range(30)) + " }"
+    assert cost(many) > 100_000  # over the default MIKO_API_MAX_COST: refused before it runs
