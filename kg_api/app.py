@@ -18,11 +18,12 @@ from cross_web import AsyncHTTPRequestAdapter
 from cross_web import HTTPException as StrawberryHTTPException
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLRequestData
@@ -84,20 +85,10 @@ BROWSER_GUIDE_DIR = Path(__file__).parent / "static" / "neo4j-browser"
 BROWSER_GUIDE_PATH = "/neo4j-browser"
 
 
-class CrossOriginFiles:
-    """Static files that any origin may fetch (Access-Control-Allow-Origin: *)."""
-
-    def __init__(self, directory: Path) -> None:
-        self.files = StaticFiles(directory=directory)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def send_with_cors(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []),
-                                      (b"access-control-allow-origin", b"*")]
-            await send(message)
-
-        await self.files(scope, receive, send_with_cors)
+def cross_origin_files(directory: Path) -> ASGIApp:
+    """Static files that any origin may fetch (starlette's CORSMiddleware, GET and HEAD)."""
+    return CORSMiddleware(StaticFiles(directory=directory), allow_origins=["*"],
+                          allow_methods=["GET", "HEAD"])
 
 
 @functools.cache
@@ -289,7 +280,7 @@ def create_app(settings: Settings | None = None, driver: neo4j.AsyncDriver | Non
             Route("/graphql", MikoGraphQL(state), methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
-            Mount(BROWSER_GUIDE_PATH, CrossOriginFiles(BROWSER_GUIDE_DIR), name="neo4j-browser"),
+            Mount(BROWSER_GUIDE_PATH, cross_origin_files(BROWSER_GUIDE_DIR), name="neo4j-browser"),
             *([Mount(GRAPHIQL_PATH, StaticFiles(directory=GRAPHIQL_DIR), name="graphiql")]
               if settings.api_graphiql else []),
         ],

@@ -72,3 +72,19 @@ def test_time_limit_stops_cpu_bound_execution(monkeypatch: pytest.MonkeyPatch) -
     assert answer.json() == {"errors": [{"message": "the request ran past the time limit of 0.3s",
                                          "extensions": {"code": "TIMEOUT"}}]}
     assert 10 <= len(CALLS) < 100  # ran until the deadline, then nothing more
+
+
+def test_the_browser_guide_is_readable_from_any_origin() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = Settings(_env_file=None, neo4j_uri=f"bolt://127.0.0.1:{port}")  # type: ignore[call-arg]
+    with TestClient(create_app(settings, embedder=TinyEmbedder())) as client:
+        answer = client.get("/neo4j-browser/guide.html",
+                            headers={"Origin": "http://localhost:7474"})
+        assert answer.status_code == 200 and "The MIKO intention graph" in answer.text
+        assert answer.headers["access-control-allow-origin"] == "*"
+        preflight = client.options("/neo4j-browser/miko.grass", headers={
+            "Origin": "http://localhost:7474", "Access-Control-Request-Method": "GET"})
+        assert preflight.status_code == 200
+        assert client.post("/neo4j-browser/guide.html").status_code == 405  # read-only files
