@@ -22,10 +22,15 @@ class Out(BaseModel):
     text: str
 
 
-def test_the_three_stages_declare_their_contract() -> None:
+def test_the_three_stages_declare_the_placeholders_their_template_has() -> None:
+    import string
+
+    from kg_builder.core.resources import PROMPTS_DIR
+
     for stage in (ImageDescriptionStage, KeyInformationStage, IntentionsStage):
-        assert stage.name and stage.template_name and stage.placeholders
-        assert issubclass(stage.input_model, BaseModel) and issubclass(stage.output_model, BaseModel)
+        text = (PROMPTS_DIR / f"{stage.template_name}.txt").read_text(encoding="utf-8")
+        found = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
+        assert found == stage.placeholders and found, stage
     assert KeyInformationStage.output_model is KeyInfo
     assert KeyInformationStage.input_model is KeyInformationInput
 
@@ -70,7 +75,13 @@ def test_a_well_formed_stage_is_accepted() -> None:
         async def prepare(self, state: PostState) -> In:
             return In(text=state.post.text)
 
-    assert Echo.name == "echo"
+    from kg_builder.generation.prompts import PromptTemplate
+
+    fits = PromptTemplate(name="x", text="{post_text}", placeholders=frozenset({"post_text"}))
+    wrong = PromptTemplate(name="x", text="{other}", placeholders=frozenset({"other"}))
+    assert Echo(None, None, "m", template=fits).template is fits  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"has placeholders \['other'\], not \['post_text'\]"):
+        Echo(None, None, "m", template=wrong)  # type: ignore[arg-type]
 
 
 def test_progress_lines_say_done_rate_and_time_left() -> None:
