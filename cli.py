@@ -903,7 +903,7 @@ def serve_cmd(ctx: click.Context, host: str | None, port: int | None) -> None:
 
 
 def serve(ctx: click.Context, host: str | None = None, port: int | None = None) -> None:
-    from kg_api.app import run_server
+    from kg_api.workers import run_server
 
     s = settings_of(ctx)
     host, port = host or s.api_host, port or s.api_port

@@ -1,4 +1,4 @@
-"""The Starlette application: /graphql (strawberry), /healthz and /readyz; and ``run_server``."""
+"""The Starlette application: /graphql (strawberry), /healthz and /readyz."""
 
 from __future__ import annotations
 
@@ -33,7 +33,6 @@ from kg_api.context import Context
 from kg_api.embedding import QueryEmbedder
 from kg_api.errors import REQUEST_ERROR_CODES, GraphUnavailableError, KGApiError, error_body
 from kg_api.middleware import BodyLimit, TimeLimit
-from kg_api.protocol import header_timeout_protocol
 from kg_api.repository import GraphRepository
 from kg_api.schema import build_schema
 from kg_api.transport import GRAPHQL_RESPONSE, JSON, media_type, request_data
@@ -295,18 +294,3 @@ def create_app(settings: Settings | None = None, driver: neo4j.AsyncDriver | Non
                        body_timeout_s=settings.api_body_timeout_s)
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
     return app
-
-
-def run_server(settings: Settings, host: str, port: int) -> None:
-    """Serve the API with uvicorn until stopped (MIKO_API_WORKERS processes)."""
-    import uvicorn
-
-    if settings.api_workers > 1:  # one acceptor hands each connection to the least busy worker
-        from kg_api.workers import run_workers
-
-        run_workers(settings, host, port, settings.api_workers)
-    else:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning",
-                    timeout_graceful_shutdown=5,
-                    http=header_timeout_protocol(settings.api_header_timeout_s,
-                                                 settings.api_max_header_bytes))

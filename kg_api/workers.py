@@ -34,6 +34,7 @@ from typing import Any
 
 import uvicorn
 
+from kg_api.app import create_app
 from kg_api.protocol import header_timeout_protocol
 from kg_builder.core.settings import Settings
 
@@ -162,8 +163,6 @@ class HandedServer(uvicorn.Server):
 
 def _serve(settings: Settings, channel: socket.socket) -> None:
     """One worker: the app, served on the connections the parent hands over ``channel``."""
-    from kg_api.app import create_app
-
     HandedServer(create_app(settings), channel, settings.api_header_timeout_s,
                  settings.api_max_header_bytes).run()
 
@@ -288,3 +287,16 @@ def run_workers(settings: Settings, host: str, port: int, workers: int) -> None:
         selector.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def run_server(settings: Settings, host: str, port: int) -> None:
+    """Serve the API with uvicorn until stopped (MIKO_API_WORKERS processes)."""
+    import uvicorn
+
+    if settings.api_workers > 1:  # one acceptor hands each connection to the least busy worker
+        run_workers(settings, host, port, settings.api_workers)
+    else:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning",
+                    timeout_graceful_shutdown=5,
+                    http=header_timeout_protocol(settings.api_header_timeout_s,
+                                                 settings.api_max_header_bytes))
