@@ -22,7 +22,7 @@ from kg_builder.core.settings import DEFAULT_LOCAL_PASSWORD, Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 MAX_REPORTED = 100
-FORMATS = ("jsonl", "sarcasm", "miko")  # the readers' formats (kg_builder.loading.readers)
+FORMATS = ("jsonl", "sarcasm", "miko")  # the readers' formats (kg_builder.inputs.readers)
 DEFER = {"auto": None, "yes": True, "no": False}
 
 
@@ -290,7 +290,7 @@ def load_release(ctx: click.Context, path: Path | None, **opts: Any) -> None:
 
     PATH defaults to MIKO_DATA_DIR/miko.
     """
-    from kg_builder.loading.readers import MikoReader
+    from kg_builder.inputs.readers import MikoReader
 
     load(ctx, MikoReader(path or settings_of(ctx).data_dir / "miko"), **opts)
 
@@ -301,7 +301,7 @@ def load_release(ctx: click.Context, path: Path | None, **opts: Any) -> None:
 def load_posts(ctx: click.Context, file: Path, fmt: str, source: str | None,
                images_dir: Path | None, **opts: Any) -> None:
     """Load posts (with intentions if the records carry them) from FILE."""
-    from kg_builder.loading.readers import open_reader
+    from kg_builder.inputs.readers import open_reader
 
     load(ctx, open_reader(file, fmt, source=source, images_dir=images_dir), **opts)
 
@@ -309,7 +309,7 @@ def load_posts(ctx: click.Context, file: Path, fmt: str, source: str | None,
 @command(main, "load", click.argument("run_file", type=click.Path(path_type=Path)), *LOAD_OPTS)
 def load_cmd(ctx: click.Context, run_file: Path, **opts: Any) -> None:
     """Load the output of `miko build` into the graph."""
-    from kg_builder.loading.readers import JsonlReader
+    from kg_builder.inputs.readers import JsonlReader
 
     load(ctx, JsonlReader(run_file), **opts)
 
@@ -378,7 +378,7 @@ def build_cmd(ctx: click.Context, retry_failed: bool, **opts: Any) -> None:
 def ingest_cmd(ctx: click.Context, out: Path, progress: bool | None, **opts: Any) -> None:
     """`miko build` then `miko load`: raw posts to graph knowledge."""
     from kg_builder.generation.pipeline import dead_letter_path
-    from kg_builder.loading.readers import JsonlReader
+    from kg_builder.inputs.readers import JsonlReader
 
     summary = build(ctx, out=out, progress=progress, then=", before loading", **opts)
     vectors = summary.usage.get("vectors")  # embedded on Ray by the build
@@ -446,7 +446,7 @@ def eval_cmd(ctx: click.Context, run: Path, references: Path, backbone: str | No
     the baselines on the same pairs and 95% bootstrap intervals over posts (the paper's
     Table 3, 0-100)."""
     from kg_builder.embeddings import load_embedder
-    from kg_builder.loading.readers import MikoReader
+    from kg_builder.inputs.readers import MikoReader
     from kg_builder.quality.bertscore import BERTScorer
     from kg_builder.quality.evaluation import describe_eval, evaluate, open_run
 
@@ -648,7 +648,7 @@ def export_sft_cmd(ctx: click.Context, out: Path, min_typicality: float | None,
                    label: str | None, human_label: str | None, valid_fraction: float, seed: int,
                    as_json: bool) -> None:
     """Instruction-tuning JSONL (chat messages): one multi-turn conversation per post."""
-    from kg_builder.loading.service import graph
+    from kg_builder.graph.driver import graph
     from kg_builder.quality.export import export_sft
 
     settings = settings_of(ctx)
@@ -692,7 +692,7 @@ def probe_sarcasm(ctx: click.Context, miko_path: Path | None, sarcasm_path: Path
     import itertools
 
     from kg_builder.embeddings import load_embedder
-    from kg_builder.loading.readers import JsonlReader, MikoReader, SarcasmReader
+    from kg_builder.inputs.readers import JsonlReader, MikoReader, SarcasmReader
     from kg_builder.quality.probe import balanced_sample, run_probe, sarcasm_labels, tweets
 
     settings = settings_of(ctx)
@@ -792,7 +792,7 @@ def annotate_export(ctx: click.Context, sample: int, seed: int, relation: str | 
     """Create or update a Label Studio project with a seeded sample of the graph's posts."""
     from kg_builder.annotation.service import export_sample
     from kg_builder.core.relations import Relation
-    from kg_builder.loading.service import graph
+    from kg_builder.graph.driver import graph
 
     settings = settings_of(ctx)
     rel = Relation.parse(relation) if relation else None
@@ -817,7 +817,7 @@ def annotate_export(ctx: click.Context, sample: int, seed: int, relation: str | 
 def annotate_import(ctx: click.Context, project: int, as_json: bool) -> None:
     """Bring every submitted annotation of a project onto its intention edges (idempotent)."""
     from kg_builder.annotation.service import import_annotations
-    from kg_builder.loading.service import graph
+    from kg_builder.graph.driver import graph
 
     settings = settings_of(ctx)
     with label_studio(ctx) as client, graph(settings) as driver:
@@ -841,7 +841,7 @@ def annotate_import(ctx: click.Context, project: int, as_json: bool) -> None:
 def annotate_select(ctx: click.Context, min_total: float, out: Path, as_json: bool) -> None:
     """The paper's two-stage selection of the judged posts, written in the MIKO format."""
     from kg_builder.annotation.service import select
-    from kg_builder.loading.service import graph
+    from kg_builder.graph.driver import graph
 
     settings = settings_of(ctx)
     with graph(settings) as driver:
@@ -860,7 +860,7 @@ def annotate_select(ctx: click.Context, min_total: float, out: Path, as_json: bo
 def annotate_report(ctx: click.Context, as_json: bool, png: Path | None) -> None:
     """Judgements per relation (high / low typicality / implausible) and annotator agreement."""
     from kg_builder.annotation.service import chart, report
-    from kg_builder.loading.service import graph
+    from kg_builder.graph.driver import graph
 
     settings = settings_of(ctx)
     with graph(settings) as driver:
@@ -942,8 +942,8 @@ def api_schema(ctx: click.Context, check: bool) -> None:
 
 def graph_is_empty(ctx: click.Context) -> bool:
     """Whether the database holds no node but miko's embedding-model record."""
+    from kg_builder.graph.driver import graph
     from kg_builder.graph.queries import admin
-    from kg_builder.loading.service import graph
 
     with graph(settings_of(ctx)) as driver:
         records, _, _ = driver.execute_query(admin.count_foreign_nodes(),
@@ -960,7 +960,7 @@ def graph_is_empty(ctx: click.Context) -> bool:
                       "kept and loaded into online."))
 def up(ctx: click.Context, data: Path | None, then_serve: bool, bulk: bool) -> None:
     """The main job: start Neo4j, load the MIKO benchmark, print stats and URLs, serve the API."""
-    from kg_builder.loading.readers import MikoReader
+    from kg_builder.inputs.readers import MikoReader
 
     settings = settings_of(ctx)
     release = data or settings.data_dir / "miko"

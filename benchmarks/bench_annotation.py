@@ -35,8 +35,8 @@ from kg_builder.embeddings import load_embedder  # noqa: E402
 from kg_builder.graph.driver import connect  # noqa: E402
 from kg_builder.graph.schema import await_indexes, init_schema  # noqa: E402
 from kg_builder.graph.scratch import scratch_problem  # noqa: E402
+from kg_builder.inputs.readers import MikoReader  # noqa: E402
 from kg_builder.loading.loader import GraphLoader  # noqa: E402
-from kg_builder.loading.readers import MikoReader  # noqa: E402
 
 SECOND = "annotator2@miko.local"
 

@@ -36,7 +36,7 @@ from benchmarks.common import dump, git_rev, machine  # noqa: E402
 from kg_builder.core.models import PostRecord  # noqa: E402
 from kg_builder.core.relations import Relation  # noqa: E402
 from kg_builder.core.settings import Settings  # noqa: E402
-from kg_builder.loading.readers import MikoReader  # noqa: E402
+from kg_builder.inputs.readers import MikoReader  # noqa: E402
 
 OURS_PAGE = ("query($after: String) { posts(first: 50, after: $after) { edges { node { id text "
              "intentions { relation intention { tail } } } } } }")

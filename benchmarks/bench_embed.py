@@ -22,7 +22,7 @@ from kg_builder.core.models import PostRecord
 from kg_builder.core.settings import Settings
 from kg_builder.embeddings import SentenceTransformerEmbedder
 from kg_builder.embeddings.onnx import OnnxEmbedder
-from kg_builder.loading.readers import MikoReader
+from kg_builder.inputs.readers import MikoReader
 
 
 def main() -> None:

@@ -47,7 +47,7 @@ from kg_builder.core.settings import Settings
 from kg_builder.embeddings import SentenceTransformerEmbedder
 from kg_builder.graph.driver import connect
 from kg_builder.graph.queries.write import Rows
-from kg_builder.loading.readers import MikoReader
+from kg_builder.inputs.readers import MikoReader
 
 INDEX = "bench_hnsw"
 SETTINGS = "32:100:scalar,32:100:binary,32:100:none"  # m:ef_construction:quantization

@@ -32,9 +32,9 @@ from kg_builder.embeddings import SentenceTransformerEmbedder
 from kg_builder.graph.driver import connect
 from kg_builder.graph.schema import await_indexes, init_schema
 from kg_builder.graph.scratch import scratch_problem
+from kg_builder.inputs.readers import MikoReader
 from kg_builder.loading.bulk import BulkLoader
 from kg_builder.loading.loader import GraphLoader
-from kg_builder.loading.readers import MikoReader
 
 
 def wipe(driver: Any, db: str) -> None:

@@ -34,7 +34,7 @@ from kg_builder.core.settings import Settings
 from kg_builder.embeddings import SentenceTransformerEmbedder
 from kg_builder.graph.driver import connect
 from kg_builder.graph.queries import read
-from kg_builder.loading.readers import MikoReader
+from kg_builder.inputs.readers import MikoReader
 
 INDEX = "intention_embedding"
 EXACT = ("MATCH (node:Intention) WHERE {where} "

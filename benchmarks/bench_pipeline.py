@@ -30,7 +30,7 @@ from benchmarks.common import dump, machine  # noqa: E402
 from kg_builder.core.models import PostRecord  # noqa: E402
 from kg_builder.core.settings import Settings  # noqa: E402
 from kg_builder.generation.build import build_pipeline  # noqa: E402
-from kg_builder.loading.readers import MikoReader  # noqa: E402
+from kg_builder.inputs.readers import MikoReader  # noqa: E402
 
 SERVER = """
 import sys, uvicorn

@@ -28,8 +28,8 @@ from kg_builder.embeddings import load_embedder  # noqa: E402
 from kg_builder.graph.driver import connect  # noqa: E402
 from kg_builder.graph.schema import await_indexes, init_schema  # noqa: E402
 from kg_builder.graph.scratch import scratch_problem  # noqa: E402
+from kg_builder.inputs.readers import MikoReader  # noqa: E402
 from kg_builder.loading.loader import GraphLoader  # noqa: E402
-from kg_builder.loading.readers import MikoReader  # noqa: E402
 from kg_builder.quality.bertscore import BERTScorer  # noqa: E402
 from kg_builder.quality.critic import load_critic  # noqa: E402
 from kg_builder.quality.scoring import score_graph  # noqa: E402

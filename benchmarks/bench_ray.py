@@ -37,7 +37,7 @@ from kg_builder.core.settings import Settings  # noqa: E402
 from kg_builder.embeddings import load_embedder  # noqa: E402
 from kg_builder.generation.build import run_build  # noqa: E402
 from kg_builder.generation.ray_engine import RayOptions, run_build_ray  # noqa: E402
-from kg_builder.loading.readers import MikoReader  # noqa: E402
+from kg_builder.inputs.readers import MikoReader  # noqa: E402
 
 CONCURRENCY = 8
 

@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.common import dump, machine  # noqa: E402
 from kg_builder.core.models import PostRecord  # noqa: E402
 from kg_builder.core.settings import Settings  # noqa: E402
-from kg_builder.loading.json_stream import iter_json_array  # noqa: E402
-from kg_builder.loading.readers import MikoReader  # noqa: E402
+from kg_builder.inputs.json_stream import iter_json_array  # noqa: E402
+from kg_builder.inputs.readers import MikoReader  # noqa: E402
 
 
 def main() -> None:

@@ -49,7 +49,7 @@ def main() -> None:
     steps_per_epoch = -(-examples // args.batch_size)
     # tokens of an average example: measured on the prompts themselves
     from kg_builder.embeddings import load_embedder
-    from kg_builder.loading.readers import MikoReader
+    from kg_builder.inputs.readers import MikoReader
     from kg_builder.student.examples import build_examples, kept_posts
 
     data = build_examples(kept_posts(MikoReader(references), []), load_embedder(settings),

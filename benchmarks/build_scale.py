@@ -37,9 +37,9 @@ from kg_builder.core.settings import Settings
 from kg_builder.embeddings import SentenceTransformerEmbedder, Vectors
 from kg_builder.graph.driver import connect
 from kg_builder.graph.schema import await_indexes, init_schema
+from kg_builder.inputs.readers import MikoReader
 from kg_builder.loading.bulk import BulkLoader
 from kg_builder.loading.loader import GraphLoader, LoadSummary
-from kg_builder.loading.readers import MikoReader
 
 SUFFIX = re.compile(r"\s*#r(\d+)$")
 

@@ -16,7 +16,7 @@ mkdir -p "$WORK/valid" "$WORK/pool"
 python - "$STUDENT/manifest.json" "$REFS" "$WORK" <<'PY'
 import json, sys
 from pathlib import Path
-from kg_builder.loading.readers import _safe_stem as stem
+from kg_builder.inputs.readers import _safe_stem as stem
 
 manifest, refs, work = json.loads(Path(sys.argv[1]).read_text()), Path(sys.argv[2]), Path(sys.argv[3])
 valid = set(manifest["data"]["valid_post_ids"])

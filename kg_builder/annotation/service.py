@@ -37,8 +37,8 @@ from kg_builder.core.errors import ImageError
 from kg_builder.core.models import Rejection
 from kg_builder.core.paths import confined_file
 from kg_builder.core.relations import MIKO_KEY_TO_RELATION, Relation
+from kg_builder.graph.paging import post_pages
 from kg_builder.graph.queries import annotation as q
-from kg_builder.quality.paging import post_pages
 
 PAGE = 1000
 WRITE_BATCH = 500

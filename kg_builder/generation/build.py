@@ -140,7 +140,7 @@ def run_build(settings: Settings, input_path: Path, fmt: str, images_dir: Path |
     first Ctrl-C lets the posts in flight finish, so their answers are cached; a second one
     stops at once.
     """
-    from kg_builder.loading.readers import open_reader
+    from kg_builder.inputs.readers import open_reader
 
     servers = contextlib.ExitStack()
     base_url = model = None

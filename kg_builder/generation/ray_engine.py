@@ -37,6 +37,7 @@ from tqdm import tqdm
 from kg_builder.core.errors import SettingsError
 from kg_builder.core.models import PostRecord, Rejection
 from kg_builder.core.settings import Settings
+from kg_builder.embeddings.texts import record_texts
 from kg_builder.generation.pipeline import (
     BuildSummary,
     PostOutcome,
@@ -45,7 +46,6 @@ from kg_builder.generation.pipeline import (
     record,
     usage_of,
 )
-from kg_builder.loading.embedding_texts import record_texts
 
 USAGE_COLUMNS = ("model_calls", "retries", "tokens_in", "tokens_out", "cache_hits")
 ACTOR_COLUMNS = ("call_failures", "concurrency")
@@ -188,7 +188,7 @@ def run_build_ray(settings: Settings, input_path: Path, fmt: str, images_dir: Pa
         raise SettingsError("--engine ray needs Ray: pip install 'miko-kg[ray]' "
                             "(ray[data])") from exc
 
-    from kg_builder.loading.readers import open_reader
+    from kg_builder.inputs.readers import open_reader
 
     summary = BuildSummary()
     started = time.perf_counter()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from neo4j import AsyncDriver, AsyncGraphDatabase, Driver, GraphDatabase
@@ -51,3 +53,13 @@ def connect(settings: Settings) -> Driver:
             f"Neo4j does not answer at {settings.bolt_uri}: {hint}"
         ) from exc
     return driver
+
+
+@contextmanager
+def graph(settings: Settings) -> Iterator[Driver]:
+    """A verified driver for the configured server, closed on exit."""
+    driver = connect(settings)
+    try:
+        yield driver
+    finally:
+        driver.close()

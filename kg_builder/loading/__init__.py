@@ -1,1 +1,2 @@
-"""Loading: readers of the input formats, the loader, re-embedding, stats and the load service."""
+"""Loading: the online loader, the bulk path, re-embedding, stats and the load service (the
+readers are in ``kg_builder.inputs``)."""

@@ -34,6 +34,7 @@ from kg_builder.core.models import Origin, PostRecord, Rejection, checked_scalar
 from kg_builder.core.relations import Relation, intention_id, normalise
 from kg_builder.core.settings import Settings
 from kg_builder.embeddings.base import Embedder
+from kg_builder.embeddings.texts import tails_to_embed
 from kg_builder.graph.driver import connect
 from kg_builder.graph.queries import admin
 from kg_builder.graph.schema import (
@@ -43,7 +44,7 @@ from kg_builder.graph.schema import (
     init_schema,
 )
 from kg_builder.graph.server import Neo4jServer
-from kg_builder.loading.embedding_texts import tails_to_embed
+from kg_builder.inputs.readers import ReadItem
 from kg_builder.loading.index_progress import index_build_bar
 from kg_builder.loading.loader import (
     LoadSummary,
@@ -52,7 +53,6 @@ from kg_builder.loading.loader import (
     embed_checked,
     refusal_of,
 )
-from kg_builder.loading.readers import ReadItem
 
 FOLDER = "miko-bulk"  # under the server's import folder; removed after a successful import
 

@@ -36,6 +36,7 @@ from kg_builder.core.models import Origin, PostRecord, Rejection
 from kg_builder.core.relations import Relation, intention_id, normalise
 from kg_builder.core.settings import IndexOptions
 from kg_builder.embeddings.base import Embedder
+from kg_builder.embeddings.texts import tails_to_embed
 from kg_builder.graph.queries import admin, read, write
 from kg_builder.graph.queries.write import Rows
 from kg_builder.graph.schema import (
@@ -44,9 +45,8 @@ from kg_builder.graph.schema import (
     create_vector_indexes,
     drop_vector_indexes,
 )
-from kg_builder.loading.embedding_texts import tails_to_embed
+from kg_builder.inputs.readers import ReaderStats, ReadItem
 from kg_builder.loading.index_progress import index_build_bar
-from kg_builder.loading.readers import ReaderStats, ReadItem
 
 # Refusals that are about the server, its access rules or miko itself, never about one record:
 # the load stops at once instead of rejecting every record in turn.

@@ -3,33 +3,20 @@ applies the schema where needed, runs, and closes."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
-
-from neo4j import Driver
 
 from kg_builder.core.settings import Settings
 from kg_builder.embeddings import load_embedder
 from kg_builder.embeddings.base import Embedder
 from kg_builder.embeddings.store import StoredEmbedder, VectorStore
-from kg_builder.graph.driver import connect
+from kg_builder.graph.driver import graph
 from kg_builder.graph.schema import init_schema
+from kg_builder.inputs.readers import ReadItem
 from kg_builder.loading.loader import GraphLoader, LoadSummary
 from kg_builder.loading.maintenance import reembed
-from kg_builder.loading.readers import ReadItem
 from kg_builder.loading.stats import graph_stats
-
-
-@contextmanager
-def graph(settings: Settings) -> Iterator[Driver]:
-    """A verified driver for the configured server, closed on exit."""
-    driver = connect(settings)
-    try:
-        yield driver
-    finally:
-        driver.close()
 
 
 def init_graph(settings: Settings, embedder: Embedder | None = None) -> tuple[list[str], Embedder]:

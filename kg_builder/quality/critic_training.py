@@ -21,7 +21,7 @@ from kg_builder.core.errors import InputFormatError
 from kg_builder.core.models import PostRecord, Rejection
 from kg_builder.core.relations import Relation
 from kg_builder.embeddings.base import Embedder
-from kg_builder.loading.readers import ReadItem
+from kg_builder.inputs.readers import ReadItem
 from kg_builder.quality.critic import FEATURE_SETS, Critic, features
 
 

@@ -36,7 +36,7 @@ from kg_builder.core.errors import InputFormatError
 from kg_builder.core.models import PostRecord, Rejection
 from kg_builder.core.relations import Relation, normalise
 from kg_builder.embeddings.base import Embedder, Vectors
-from kg_builder.loading.readers import JsonlReader, MikoReader, ReaderStats, ReadItem
+from kg_builder.inputs.readers import JsonlReader, MikoReader, ReaderStats, ReadItem
 from kg_builder.quality.bertscore import BERTScorer
 
 BASELINES = ("constant", "random_reference")

@@ -22,8 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from kg_builder.core.errors import KGBuilderError
 from kg_builder.core.key_info import KeyInfoKind
 from kg_builder.core.relations import RELATION_SPECS, Relation
+from kg_builder.graph.paging import post_pages
 from kg_builder.graph.queries import quality as q
-from kg_builder.quality.paging import post_pages
 
 SYSTEM = ("You infer the intentions behind social-media posts. Answer with one sentence that "
           "starts with the template you are given.")

@@ -21,7 +21,7 @@ import numpy.typing as npt
 from kg_builder.core.errors import InputFormatError
 from kg_builder.core.models import PostRecord
 from kg_builder.embeddings.base import Embedder
-from kg_builder.loading.readers import ReadItem
+from kg_builder.inputs.readers import ReadItem
 
 
 @dataclass

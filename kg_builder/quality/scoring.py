@@ -17,11 +17,11 @@ from neo4j import Driver, RoutingControl
 from tqdm import tqdm
 
 from kg_builder.core.errors import KGBuilderError
+from kg_builder.graph.paging import post_pages
 from kg_builder.graph.queries import admin
 from kg_builder.graph.queries import quality as q
 from kg_builder.graph.queries.write import Rows
 from kg_builder.quality.critic import Critic
-from kg_builder.quality.paging import post_pages
 
 
 @dataclass

@@ -8,8 +8,8 @@ from typing import Any
 
 from kg_builder.core.settings import Settings
 from kg_builder.embeddings import load_embedder
-from kg_builder.loading.readers import MikoReader
-from kg_builder.loading.service import graph
+from kg_builder.graph.driver import graph
+from kg_builder.inputs.readers import MikoReader
 from kg_builder.quality.critic import Critic, load_critic
 from kg_builder.quality.critic_training import (
     auc_with_interval,

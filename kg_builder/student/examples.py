@@ -26,7 +26,7 @@ from kg_builder.core.models import Rejection
 from kg_builder.core.relations import Relation, normalise
 from kg_builder.embeddings.base import Embedder
 from kg_builder.generation.fewshot import Kept, Retriever, prompt_for, unit
-from kg_builder.loading.readers import ReadItem
+from kg_builder.inputs.readers import ReadItem
 
 MIN_TRAIN_POSTS = 2
 MIN_VALID_POSTS = 1

@@ -11,7 +11,7 @@ from kg_builder.core.relations import Relation
 from kg_builder.core.settings import Settings
 from kg_builder.embeddings import load_embedder
 from kg_builder.generation.fewshot import Kept
-from kg_builder.loading.readers import MikoReader
+from kg_builder.inputs.readers import MikoReader
 from kg_builder.student.examples import build_examples, kept_posts
 from kg_builder.student.training import Trainer, TrainSettings, file_sha256, packaged_base
 
@@ -20,9 +20,9 @@ def graph_posts(settings: Settings, split: str, min_typicality: float | None,
                 page_posts: int = 1000) -> list[Kept]:
     """The graph's posts of ``split`` with their kept intentions (label 1) whose edges the critic
     scored at least ``min_typicality`` (the typicality stored on every edge at load)."""
+    from kg_builder.graph.driver import graph
+    from kg_builder.graph.paging import post_pages
     from kg_builder.graph.queries import quality as q
-    from kg_builder.loading.service import graph
-    from kg_builder.quality.paging import post_pages
 
     posts: list[Kept] = []
     params = {"limit": page_posts, "split": split, "min_typicality": min_typicality}

@@ -80,10 +80,10 @@ def examples_from_graph(settings: Settings, notify: Notify) -> Retriever | None:
     or no such post in it, said with the fix)."""
     from kg_builder.core.errors import EmbeddingModelMismatchError
     from kg_builder.embeddings import load_embedder
+    from kg_builder.graph.driver import graph
+    from kg_builder.graph.paging import post_pages
     from kg_builder.graph.queries import quality as q
     from kg_builder.graph.schema import check_embedding_meta
-    from kg_builder.loading.service import graph
-    from kg_builder.quality.paging import post_pages
 
     embedder = load_embedder(settings)
     pool: list[Kept] = []
@@ -126,7 +126,7 @@ def examples_from_graph(settings: Settings, notify: Notify) -> Retriever | None:
 
 def examples_from_file(settings: Settings, path: Path, notify: Notify) -> Retriever:
     from kg_builder.embeddings import load_embedder
-    from kg_builder.loading.readers import MikoReader
+    from kg_builder.inputs.readers import MikoReader
     from kg_builder.student.examples import kept_posts
 
     if not path.is_file():

@@ -23,7 +23,7 @@ from kg_api.app import create_app
 from kg_builder.annotation.interface import choice_field, edge_field, text_field
 from kg_builder.annotation.server import LocalLabelStudio
 from kg_builder.core.relations import Relation
-from kg_builder.loading.readers import MikoReader
+from kg_builder.inputs.readers import MikoReader
 from tests.integration.test_browser import CHROMIUM_ARGS
 
 pytestmark = pytest.mark.graph

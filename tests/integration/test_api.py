@@ -17,8 +17,8 @@ from kg_api.inputs import encode_cursor
 from kg_api.schema import schema_sdl
 from kg_builder.core.models import KeyInfo, PostRecord
 from kg_builder.core.relations import Relation
+from kg_builder.inputs.readers import MikoReader
 from kg_builder.loading.loader import GraphLoader
-from kg_builder.loading.readers import MikoReader
 
 pytestmark = pytest.mark.graph
 

@@ -17,7 +17,7 @@ from click.testing import CliRunner, Result
 
 from cli import main
 from kg_builder.core.models import ImageRef, Origin, PostRecord
-from kg_builder.loading import readers
+from kg_builder.inputs import readers
 from tests.hostile_records import BAD_LINES, WANT
 
 pytestmark = pytest.mark.graph

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 
 from cli import main
 from kg_builder.core.relations import Relation, intention_id, split_tail
+from kg_builder.inputs.readers import MikoReader
 from kg_builder.loading.loader import GraphLoader
-from kg_builder.loading.readers import MikoReader
 
 pytestmark = pytest.mark.graph
 

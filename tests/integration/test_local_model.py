@@ -17,7 +17,7 @@ from kg_builder.core.models import PostRecord
 from kg_builder.core.relations import Relation, split_tail
 from kg_builder.generation.stages.intentions import _PLACEHOLDER as PLACEHOLDER
 from kg_builder.generation.stages.intentions import continuation_of
-from kg_builder.loading.readers import MikoReader
+from kg_builder.inputs.readers import MikoReader
 from kg_builder.student.serving import PACKAGED_STUDENT
 
 pytestmark = pytest.mark.graph

@@ -12,8 +12,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from kg_api.app import create_app
+from kg_builder.inputs.readers import MikoReader
 from kg_builder.loading.loader import GraphLoader
-from kg_builder.loading.readers import MikoReader
 from kg_builder.quality.critic import load_critic
 from kg_builder.quality.scoring import score_graph
 

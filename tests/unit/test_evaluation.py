@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from cli import main
 from kg_builder.core.relations import MIKO_KEY_TO_RELATION, Relation
-from kg_builder.loading.readers import JsonlReader, MikoReader
+from kg_builder.inputs.readers import JsonlReader, MikoReader
 from kg_builder.quality.bertscore import BERTScorer
 from kg_builder.quality.evaluation import evaluate
 

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from kg_builder.core.errors import ImageError
 from kg_builder.core.models import LIMITS, PostRecord, clean_text
 from kg_builder.core.paths import confined_file
-from kg_builder.loading.readers import JsonlReader
+from kg_builder.inputs.readers import JsonlReader
 
 
 def read(path: Path, records: Sequence[Mapping[str, object] | str], images: Path | None = None

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kg_builder.core.errors import InputFormatError
-from kg_builder.loading.json_stream import BadElement, Element, iter_json_array
+from kg_builder.inputs.json_stream import BadElement, Element, iter_json_array
 
 VALUES = [{"text": "plain"}, {"text": "ünïcödé ✓ and \"quotes\" and \\ and \n"}, [1, 2, {"a": None}],
           123456789, 1.5e3, "a string", True, None, {"nested": {"deep": [{"x": "}, {"}]}}]
@@ -114,7 +114,7 @@ def test_values_json_has_not_or_neo4j_cannot_store_are_bad_elements(tmp_path: Pa
 
 
 def test_json_loads_refuses_the_same(tmp_path: Path) -> None:
-    from kg_builder.loading.json_stream import json_loads
+    from kg_builder.inputs.json_stream import json_loads
 
     assert json_loads(' {"a": [1, 2.5, "x", null, true]} \n') == {"a": [1, 2.5, "x", None, True]}
     assert json_loads(str(2**64)) == 2**64  # (refused where it would be stored: see the models)

@@ -6,7 +6,7 @@ import pytest
 from kg_builder.core.errors import InputFormatError
 from kg_builder.core.models import PostRecord, Rejection
 from kg_builder.core.relations import Relation
-from kg_builder.loading.readers import JsonlReader, MikoReader, SarcasmReader
+from kg_builder.inputs.readers import JsonlReader, MikoReader, SarcasmReader
 
 
 def split(items: list[PostRecord | Rejection]) -> tuple[list[PostRecord], list[Rejection]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kg_builder.core.models import IntentionRecord, PostRecord
 from kg_builder.core.relations import Relation, intention_id
-from kg_builder.loading.embedding_texts import record_texts, tails_to_embed
+from kg_builder.embeddings.texts import record_texts, tails_to_embed
 
 
 def test_tails_that_differ_only_in_case_or_spacing_share_one_vector_in_first_seen_order() -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from kg_builder.core.models import PostRecord, Rejection
 from kg_builder.core.relations import Relation
-from kg_builder.loading.readers import JsonlReader, MikoReader, SarcasmReader
+from kg_builder.inputs.readers import JsonlReader, MikoReader, SarcasmReader
 from tests.hostile_records import BAD_LINES, DEEP, WANT, line
 
 
@@ -85,7 +85,7 @@ def test_an_exception_no_check_foresaw_rejects_only_its_record(
             raise RuntimeError("the disk is on fire")
         return real(folder, relative)
 
-    monkeypatch.setattr("kg_builder.loading.readers.read_confined_file", flaky)
+    monkeypatch.setattr("kg_builder.inputs.readers.read_confined_file", flaky)
     (tmp_path / "ok.jpg").write_bytes(b"jpeg")
     path = write_lines(tmp_path / "posts.jsonl", line(image="boom.jpg"))
     items = list(JsonlReader(path))

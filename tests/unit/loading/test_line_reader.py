@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from kg_builder.core.models import PostRecord, Rejection
-from kg_builder.loading.lines import MAX_LINE_BYTES, OverlongLine, iter_lines
-from kg_builder.loading.readers import JsonlReader, SarcasmReader
+from kg_builder.inputs.lines import MAX_LINE_BYTES, OverlongLine, iter_lines
+from kg_builder.inputs.readers import JsonlReader, SarcasmReader
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -90,7 +90,7 @@ HUGE = 200 << 20  # a 200 MB line (or JSON element)
 READ_IN_CHILD = """
 import sys
 from pathlib import Path
-from kg_builder.loading.readers import JsonlReader, MikoReader, SarcasmReader
+from kg_builder.inputs.readers import JsonlReader, MikoReader, SarcasmReader
 reader = {"jsonl": JsonlReader, "sarcasm": SarcasmReader, "miko": MikoReader}[sys.argv[1]]
 for item in reader(Path(sys.argv[2])):
     print(item.id if hasattr(item, "id") else f"rejected {item.line}: {item.reason[:40]}")

@@ -33,8 +33,8 @@ from kg_builder.core.models import (
 )
 from kg_builder.core.paths import read_confined_file
 from kg_builder.core.relations import MIKO_KEY_TO_RELATION, Relation
-from kg_builder.loading.json_stream import BadElement, Element, iter_json_array, json_loads
-from kg_builder.loading.lines import MAX_LINE_BYTES, OverlongLine, iter_lines, overlong_reason
+from kg_builder.inputs.json_stream import BadElement, Element, iter_json_array, json_loads
+from kg_builder.inputs.lines import MAX_LINE_BYTES, OverlongLine, iter_lines, overlong_reason
 
 FORMATS: tuple[str, ...] = ("miko", "jsonl", "sarcasm")
 MIKO_KEYS = frozenset(MIKO_KEY_TO_RELATION)
