@@ -240,10 +240,19 @@ def load(ctx: click.Context, reader: Any, as_json: bool = False, rejects: Path |
     from kg_builder.loading.service import load_records
 
     scoring: list[dict[str, Any] | None] = []  # the critic scores before the vectors are indexed
+    scoring_failed: list[Exception] = []
+
+    def score() -> None:  # a failure here must not lose the load's report: said after it
+        try:
+            scoring.append(score_after_load(ctx, progress))
+        except Exception as exc:  # reported below, with the fix
+            scoring.append(None)
+            scoring_failed.append(exc)
+
     try:
         summary = load_records(settings_of(ctx), reader, progress=progress,
                                defer_indexes=DEFER[defer_indexes], bulk=bulk, vectors=vectors,
-                               after_writes=lambda: scoring.append(score_after_load(ctx, progress)))
+                               after_writes=score)
     except LoadInterruptedError as exc:  # what was committed, then the cause and the fix
         click.echo("\n".join(exc.summary.describe(reader.stats)), err=True)
         raise click.ClickException(str(exc)) from exc
@@ -262,6 +271,11 @@ def load(ctx: click.Context, reader: Any, as_json: bool = False, rejects: Path |
     if scored and not as_json:
         click.echo(f"critic {scored['critic']} {scored['version']}: {scored['edges']:,} edges "
                    f"scored (typicality) in {scored['seconds']:.1f}s")
+    if scoring_failed:
+        raise click.ClickException(
+            f"the records are loaded, but the critic could not score their edges "
+            f"({type(scoring_failed[0]).__name__}: {scoring_failed[0]}); run `miko critic score` "
+            "once the cause is fixed")
     if summary.rejected:
         raise click.ClickException(
             f"{len(summary.rejected)} record(s) rejected; the rest was loaded. Fix the records "

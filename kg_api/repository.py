@@ -110,7 +110,8 @@ class GraphRepository:
             if "TransactionTimedOut" in code or "Terminated" in code:
                 raise RequestTimeoutError(
                     f"the query ran past the time limit of {self.timeout_s:g}s") from exc
-            if "Procedure.ProcedureCallFailed" in code and "index" in (exc.message or "").lower():
+            if "Schema.IndexNotFound" in code or (
+                    "Procedure.ProcedureCallFailed" in code and "index" in (exc.message or "").lower()):
                 raise GraphUnavailableError(
                     "a vector index is not online yet (is a load rebuilding it?); retry later"
                 ) from exc

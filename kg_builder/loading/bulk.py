@@ -212,7 +212,8 @@ class BulkLoader:
             records, _, _ = driver.execute_query(
                 statement, database_=self.database, routing_=RoutingControl.READ)
             names += [r["name"] for r in records]
-        ours = set(admin.our_indexes()) | set(admin.our_constraints())
+        ours = (set(admin.our_indexes()) | set(admin.our_constraints())
+                | set(admin.LEGACY_VECTOR_INDEXES))
         foreign = sorted(n for n in names if n not in ours)
         if foreign:
             raise BulkLoadError(

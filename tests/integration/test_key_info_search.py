@@ -100,3 +100,37 @@ def test_key_information_searches_are_exact_and_capped(
         blank = client.post("/graphql", json={"query": query, "variables": {
             "t": text, "e": "  ", "w": None, "r": None, "k": 5}}).json()
         assert blank["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+def test_a_search_while_the_vector_index_is_missing_is_a_503_that_says_retry(
+    empty_graph: Any, settings: Any, embedder: Any
+) -> None:
+    from kg_builder.graph.schema import await_indexes, drop_vector_indexes, init_schema
+
+    db = settings.neo4j_database
+    drop_vector_indexes(empty_graph, db)  # as a first load or a re-embedding does
+    try:
+        with TestClient(create_app(settings, embedder=embedder)) as client:
+            for query in ('{ searchIntentions(text: "x", relation: X_WANT) { score } }',
+                          '{ searchPosts(text: "x", hasImage: true) { score } }'):
+                answer = client.post("/graphql", json={"query": query})
+                assert answer.status_code == 503, answer.text
+                error = answer.json()["errors"][0]
+                assert error["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+                assert "not online yet" in error["message"]
+    finally:
+        init_schema(empty_graph, db, embedder.model_name, embedder.dimension)
+        await_indexes(empty_graph, db)
+
+
+def test_db_init_twice_keeps_the_vector_indexes_it_made(
+    empty_graph: Any, settings: Any, embedder: Any
+) -> None:
+    from kg_builder.graph.schema import init_schema
+
+    db = settings.neo4j_database
+    ids = "SHOW VECTOR INDEXES YIELD name, id RETURN name, id ORDER BY name"
+    before = [dict(r) for r in empty_graph.execute_query(ids, database_=db).records]
+    applied = init_schema(empty_graph, db, embedder.model_name, embedder.dimension)
+    assert not [a for a in applied if "dropped" in a]
+    assert [dict(r) for r in empty_graph.execute_query(ids, database_=db).records] == before

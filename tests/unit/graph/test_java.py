@@ -73,3 +73,29 @@ def test_miko_java_home_is_obeyed_or_refused(no_java: Path, tmp_path: Path) -> N
         find_java(fake_jdk(tmp_path, "too-old", "17.0.1"))
     with pytest.raises(Neo4jServerError, match="has no bin/java"):
         find_java(tmp_path / "nowhere")
+
+
+def test_a_broken_miko_java_home_is_refused_and_java_home_comes_from_the_runtime(
+    no_java: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = tmp_path / "broken"
+    (broken / "bin").mkdir(parents=True)
+    (broken / "bin" / "java").write_text("#!/bin/sh\nexit 1\n")
+    (broken / "bin" / "java").chmod(0o755)
+    fake_jdk(no_java, "temurin-25", "25.0.3")
+    with pytest.raises(Neo4jServerError, match="does not run"):
+        find_java(broken)
+    real = fake_jdk(tmp_path, "real-jdk", "21.0.8")
+    shim = tmp_path / "shims"
+    shim.mkdir()
+    (shim / "java").write_text(  # a version manager's shim: java.home says where the JDK is
+        "#!/bin/sh\n"
+        f"echo '    java.home = {real}' >&2\n"
+        "echo 'openjdk version \"21.0.8\" 2026-01-01' >&2\n")
+    (shim / "java").chmod(0o755)
+    from kg_builder.graph.java import probe
+
+    assert probe(shim / "java") == (21, real)
+    monkeypatch.setenv("PATH", str(shim))
+    runtime = find_java()
+    assert runtime.home == real and runtime.java == real / "bin" / "java"
