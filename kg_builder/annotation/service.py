@@ -33,10 +33,13 @@ from kg_builder.annotation.judgements import (
     merge_votes,
     pairwise_agreement,
 )
-from kg_builder.core.errors import ImageError
+from kg_builder.annotation.server import LocalLabelStudio, endpoint
+from kg_builder.core.errors import AnnotationError, ImageError
 from kg_builder.core.models import Rejection
 from kg_builder.core.paths import confined_file
 from kg_builder.core.relations import MIKO_KEY_TO_RELATION, Relation
+from kg_builder.core.settings import DEFAULT_LOCAL_PASSWORD, Settings
+from kg_builder.graph.driver import graph
 from kg_builder.graph.paging import post_pages
 from kg_builder.graph.queries import annotation as q
 
@@ -75,6 +78,13 @@ class ExportResult:
                 "posts": self.posts, "title": self.title, "url": self.url,
                 "created": self.created, "images": self.images,
                 "rejected": [r.model_dump() for r in self.rejected]}
+
+    def describe(self) -> list[str]:
+        return [f"project {self.project_id} ({self.title!r}, "
+                f"{'created' if self.created else 'updated'}): {self.tasks:,} tasks of "
+                f"{self.posts:,} posts, {self.added:,} new; {self.images:,} new with their image",
+                f"  annotate at {self.url}",
+                f"  then: miko annotate import --project {self.project_id}"]
 
 
 def sample_title(sample: int, seed: int, relation: Relation | None, source: str | None) -> str:
@@ -172,6 +182,11 @@ class ImportResult:
                 "project_id": self.project_id, "tasks": self.tasks, "read": self.read,
                 "changed": self.changed, "rejected": [r.model_dump() for r in self.rejected]}
 
+    def describe(self) -> list[str]:
+        return [f"project {self.project_id}: {self.read:,} annotations read from {self.tasks:,} "
+                f"tasks; {self.annotations:,} judgements on {self.intentions:,} intention "
+                f"edges now ({self.changed:,} edges changed by this import)"]
+
 
 def import_annotations(driver: Driver, database: str, client: LabelStudioClient, project: int,
                        progress: Progress | None = None) -> ImportResult:
@@ -267,9 +282,17 @@ class SelectResult:
     kept_intentions: int = 0
     judged_intentions: int = 0
     out: str = ""
+    min_total: float = 5.0
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+    def describe(self) -> list[str]:
+        return [f"{self.candidates:,} of {self.judged_posts:,} judged posts total more than "
+                f"{self.min_total:g}; {self.kept_intentions:,} intentions kept (judged high "
+                f"typicality by most annotators); written to {self.out}",
+                f"  read it back: miko load-release {self.out}; score a run against it: "
+                f"miko eval RUN --references {self.out}"]
 
 
 MIKO_KEY_OF = {rel: key for key, rel in MIKO_KEY_TO_RELATION.items()}
@@ -282,7 +305,7 @@ def select(driver: Driver, database: str, out: Path, min_total: float = 5.0) -> 
     Stage 1, per intention: kept (label 1) when most of its annotators judged it high
     typicality. Written in the MIKO release format; the paper's final reading by hand for
     informativeness and comprehensiveness stays with the people who read the file."""
-    result = SelectResult(out=str(out))
+    result = SelectResult(out=str(out), min_total=min_total)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     with open(tmp, "w", encoding="utf-8") as f:
@@ -371,3 +394,83 @@ def chart(data: dict[str, Any], png: Path) -> None:
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png)
     plt.close(fig)
+
+
+def describe_report(data: dict[str, Any]) -> list[str]:
+    """``report``'s figures as a table: the share of each judgement and the agreement."""
+
+    def pct(v: float | None) -> str:
+        return "-" if v is None else f"{100 * v:.1f}%"
+
+    lines = [f"{data['annotated_intentions']:,} judged intentions, {data['annotators']} annotators",
+             f"{'relation':<9} {'n':>6} {'high':>7} {'low':>7} {'implaus.':>8} {'agree':>7} "
+             f"{'alpha':>6}"]
+    for rel, v in data["relations"].items():
+        n = v["judgements"]
+        if n:
+            alpha = "-" if v["alpha"] is None else f"{v['alpha']:.2f}"
+            lines.append(f"{rel:<9} {n:>6} {pct(v['high'] / n):>7} {pct(v['low'] / n):>7} "
+                         f"{pct(v['implausible'] / n):>8} {pct(v['pairwise_agreement']):>7} "
+                         f"{alpha:>6}")
+    agreement = data["agreement"]
+    alpha = "-" if agreement["alpha"] is None else f"{agreement['alpha']:.2f}"
+    lines.append(f"agreement over {agreement['intentions_with_2_or_more']:,} intentions with two "
+                 f"or more judgements: pairwise {pct(agreement['pairwise'])}, Krippendorff's "
+                 f"alpha {alpha}")
+    return lines
+
+
+# --- the round trip on the configured graph and Label Studio (what the CLI calls) -----------
+
+def _client(settings: Settings) -> LabelStudioClient:
+    return LabelStudioClient(endpoint(settings))
+
+
+def export_to_label_studio(settings: Settings, **options: Any) -> ExportResult:
+    """``export_sample`` from the configured graph to the configured Label Studio."""
+    with _client(settings) as client, graph(settings) as driver:
+        return export_sample(driver, settings.neo4j_database, client, **options)
+
+
+def import_from_label_studio(settings: Settings, project: int,
+                             progress: Progress | None = None) -> ImportResult:
+    with _client(settings) as client, graph(settings) as driver:
+        return import_annotations(driver, settings.neo4j_database, client, project,
+                                  progress=progress)
+
+
+def select_judged(settings: Settings, out: Path, min_total: float = 5.0) -> SelectResult:
+    with graph(settings) as driver:
+        return select(driver, settings.neo4j_database, out, min_total=min_total)
+
+
+def judgement_report(settings: Settings, png: Path | None = None) -> dict[str, Any]:
+    """``report`` of the configured graph; ``png``: its chart (Figure 4) drawn there."""
+    with graph(settings) as driver:
+        data = report(driver, settings.neo4j_database)
+    if png:
+        try:
+            chart(data, png)
+        except ImportError as exc:
+            raise AnnotationError(f"the chart needs matplotlib: pip install "
+                                  f"'miko-kg[annotate]' ({exc})") from exc
+    return data
+
+
+def start_local(settings: Settings, say: Progress) -> list[str]:
+    """Start the local Label Studio (unless MIKO_LABEL_STUDIO_URL names one); what to print."""
+    if settings.label_studio_url:
+        return [f"MIKO_LABEL_STUDIO_URL is set ({settings.label_studio_url}): miko uses that "
+                "Label Studio and starts none"]
+    local = LocalLabelStudio(settings)
+    started = local.start(progress=say)
+    default = settings.label_studio_password.get_secret_value() == DEFAULT_LOCAL_PASSWORD
+    return [f"Label Studio {'started' if started else 'already running'}: {local.url}",
+            f"  log in as {settings.label_studio_user} with the password in "
+            f"MIKO_LABEL_STUDIO_PASSWORD{f' ({DEFAULT_LOCAL_PASSWORD})' if default else ''}",
+            f"  data and log: {local.data}; API token in {local.tokenfile}",
+            "  stop it with `miko annotate stop`"]
+
+
+def stop_local(settings: Settings) -> bool:
+    return LocalLabelStudio(settings).stop()

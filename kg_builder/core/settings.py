@@ -328,6 +328,10 @@ class Settings(BaseSettings):
     def resolved_neo4j_data_dir(self) -> Path:
         return self.neo4j_data_dir or self.cache_dir / "neo4j-data"
 
+    def effective(self) -> dict[str, object]:
+        """What `miko config` prints: every setting (secrets masked) and what follows from them."""
+        return {**self.masked(), "bolt_uri": self.bolt_uri, "managed_server": self.managed}
+
     def masked(self) -> dict[str, object]:
         """Settings as a dict with secrets masked (for `miko config` and logs)."""
         out: dict[str, object] = {}

@@ -43,6 +43,7 @@ class BuildSummary:
     cache_hits: int = 0
     seconds: float = 0.0
     usage: dict[str, Any] = field(default_factory=dict)
+    vector_store: Path | None = None  # the vectors the build embedded (Ray), for the load
 
     def as_dict(self) -> dict[str, Any]:
         reasons = Counter(d["reason"].split(":")[0] for d in self.dead)

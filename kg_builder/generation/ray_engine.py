@@ -273,6 +273,7 @@ def run_build_ray(settings: Settings, input_path: Path, fmt: str, images_dir: Pa
                         enumerate(sorted(actors.values(), key=lambda a: int(a["actor"])), 1)
                         for c in snapshot["concurrency"]]}
     if options.embed_workers > 0:
+        summary.vector_store = store
         summary.usage["vectors"] = {"store": str(store), "found": found, "embedded": embedded,
                                     "refused": refused}
     return summary

@@ -12,11 +12,12 @@ from kg_builder.embeddings import load_embedder
 from kg_builder.embeddings.base import Embedder
 from kg_builder.embeddings.store import StoredEmbedder, VectorStore
 from kg_builder.graph.driver import graph
+from kg_builder.graph.queries import admin
 from kg_builder.graph.schema import init_schema
 from kg_builder.inputs.readers import ReadItem
 from kg_builder.loading.loader import GraphLoader, LoadSummary
 from kg_builder.loading.maintenance import reembed
-from kg_builder.loading.stats import graph_stats
+from kg_builder.loading.stats import describe_stats, graph_stats
 
 
 def init_graph(settings: Settings, embedder: Embedder | None = None) -> tuple[list[str], Embedder]:
@@ -82,3 +83,16 @@ def stats(settings: Settings) -> dict[str, Any]:
     """``graph_stats`` of the configured graph."""
     with graph(settings) as driver:
         return graph_stats(driver, settings.neo4j_database)
+
+
+def graph_is_empty(settings: Settings) -> bool:
+    """Whether the database holds no node but miko's embedding-model record (a bulk import,
+    which replaces the whole store, may run)."""
+    with graph(settings) as driver:
+        records, _, _ = driver.execute_query(admin.count_foreign_nodes(),
+                                             database_=settings.neo4j_database)
+    return int(records[0]["n"]) == 0
+
+
+__all__ = ["describe_stats", "graph_is_empty", "init_graph", "load_records", "reembed_graph",
+           "stats"]

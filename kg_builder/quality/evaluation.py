@@ -131,6 +131,18 @@ class EvalReport:
             return f"does NOT beat the baseline{'s' if len(below) > 1 else ''} {', '.join(below)}"
         return f"beats all {len(self.baselines)} baselines"
 
+    def describe(self) -> list[str]:
+        """The report for a terminal: the table (``describe_eval``) and the verdict."""
+        return [*describe_eval(self.as_dict()), f"the model {self.verdict()}"]
+
+    def notes(self) -> list[str]:
+        """What was not scored, and why (for stderr)."""
+        return [*([f"{self.unmatched_posts} posts of the run have no kept reference intention "
+                   "in the reference file (not scored)"] if self.unmatched_posts else []),
+                *([f"{self.empty_references} empty reference sentences in the reference file: "
+                   "no reference for those relations of those posts (not scored)"]
+                  if self.empty_references else [])]
+
     def write_csv(self, path: Path) -> None:
         with path.open("w", newline="", encoding="utf-8") as fh:
             out = csv.writer(fh)

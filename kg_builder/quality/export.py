@@ -87,6 +87,11 @@ class ExportSummary:
         return {"out": str(self.out), "posts": self.posts, "assistant_turns": self.turns,
                 "skipped_posts": self.skipped_posts}
 
+    def describe(self) -> list[str]:
+        return [f"wrote {self.posts['train']:,} train and {self.posts['valid']:,} validation "
+                f"conversations ({self.turns:,} answers) to {self.out}; {self.skipped_posts:,} "
+                "posts had no intention passing the filters"]
+
 
 def export_sft(driver: Driver, database: str, out: Path, *, min_typicality: float | None = None,
                label: int | None = None, human_label: int | None = None,

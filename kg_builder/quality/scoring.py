@@ -37,6 +37,10 @@ class ScoreSummary:
                 "edges": self.edges, "seconds": round(self.seconds, 2),
                 "edges_per_s": round(self.edges / self.seconds) if self.seconds else None}
 
+    def describe(self) -> list[str]:
+        return [f"critic {self.critic} {self.version}: {self.edges:,} edges of {self.posts:,} "
+                f"posts scored in {self.seconds:.1f}s"]
+
 
 def score_graph(driver: Driver, database: str, critic: Critic, *, rescore_all: bool = False,
                 page_posts: int = 1000, progress: bool | None = None) -> ScoreSummary:

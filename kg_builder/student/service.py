@@ -78,3 +78,16 @@ def train_student(settings: Settings, references: Path | None, out: Path, base: 
     trainer = Trainer(data, base or packaged_base(), out, train, selection,
                       max_minutes=max_minutes, on_progress=say)
     return trainer.run()
+
+
+def describe_manifest(manifest: dict[str, Any], out: Path) -> list[str]:
+    """``student train``'s report: what was trained, how far, on what."""
+    data = manifest["data"]
+    return [f"student {manifest['id']} in {out}: {manifest['steps']} steps "
+            f"({manifest['stopped']}), best validation loss {manifest['best_valid_loss']:.4f} at "
+            f"step {manifest['best_step']}, on {data['train_examples']} examples of "
+            f"{data['train_posts']} posts ({data['valid_posts']} held out), "
+            f"{manifest['train_seconds']:.0f}s on {manifest['device']}"]
+
+
+__all__ = ["TrainSettings", "describe_manifest", "train_student"]

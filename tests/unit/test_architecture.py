@@ -1,8 +1,9 @@
 """Architecture contracts: which package may import which, and where Cypher may be written.
 
-Imports point downhill over five floors (``ALLOWED``): core; the plumbing (graph, embeddings,
+Imports point downhill over six floors (``ALLOWED``): core; the plumbing (graph, embeddings,
 inputs); the features side by side (loading, generation, quality, annotation, the API
-``kg_api``); the student; the CLI. Cypher lives in
+``kg_api``); the student; the jobs that join features (``kg_builder.jobs``); the CLI
+(``kg_builder.cli``, assembled by ``cli.py``). Cypher lives in
 ``kg_builder/graph/queries/`` (and the schema DDL in ``schema/neo4j.cypher``); tests and
 benchmarks may hold Cypher to check the graph and to drive the peers they measure.
 """
@@ -18,12 +19,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# package -> the first-party packages it may import (besides itself). Five floors, no exception:
+# package -> the first-party packages it may import (besides itself). Six floors, no exception:
 # 1. core; 2. graph, embeddings, inputs (the plumbing: driver, queries, pager, readers); 3. the
 # features side by side on them: loading, generation, quality, annotation and the API; 4. the
-# student, which trains on quality's critic and serves through generation; 5. the CLI.
+# student, which trains on quality's critic and serves through generation; 5. the jobs, the
+# policy that joins features (the critic after a load, a build's engine and student, `up`);
+# 6. the CLI, which parses, calls a job or a service and prints (tests/unit/cli/test_thin.py).
 CORE = {"kg_builder.core"}
 PLUMBING = CORE | {"kg_builder.graph", "kg_builder.embeddings", "kg_builder.inputs"}
+FEATURES = {"kg_builder.loading", "kg_builder.generation", "kg_builder.quality",
+            "kg_builder.annotation", "kg_api"}
 ALLOWED: dict[str, set[str]] = {
     "kg_builder.core": set(),
     "kg_builder.graph": CORE,
@@ -35,6 +40,8 @@ ALLOWED: dict[str, set[str]] = {
     "kg_builder.annotation": PLUMBING,
     "kg_api": PLUMBING,
     "kg_builder.student": PLUMBING | {"kg_builder.generation", "kg_builder.quality"},
+    "kg_builder.jobs": PLUMBING | FEATURES | {"kg_builder.student"},
+    "kg_builder.cli": PLUMBING | FEATURES | {"kg_builder.student", "kg_builder.jobs"},
 }
 FIRST_PARTY = ("kg_builder", "kg_api", "cli")
 
