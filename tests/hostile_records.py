@@ -1,4 +1,4 @@
-"""Hostile JSONL records of issue #27, shared by the reader tests (tests/unit/loading) and the
+"""Hostile JSONL records of issue #27, shared by the reader tests (tests/unit/inputs) and the
 loads against the real server (tests/integration/test_hostile_loads.py): each is one line, with
 the finding it belongs to and what its rejection must say."""
 

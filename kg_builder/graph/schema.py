@@ -23,12 +23,17 @@ INDEX_POLL_FIRST_S = 0.05  # the first re-check: a small build is over in well u
 IndexProgress = Callable[[list[tuple[str, float]]], None]  # (name, percent) still populating
 
 
-def check_embedding_meta(driver: Driver, database: str, model: str, dimension: int) -> None:
-    """Raise EmbeddingModelMismatchError if the graph records another model or dimension."""
+def recorded_embedding_model(driver: Driver, database: str) -> tuple[str, int] | None:
+    """The embedding model and dimension the graph records (None: nothing loaded yet)."""
     records, _, _ = driver.execute_query(
         admin.read_embedding_meta(), database_=database, routing_=RoutingControl.READ)
-    if records and (error := EmbeddingModelMismatchError.check(
-            records[0]["model"], records[0]["dimension"], model, dimension)):
+    return (str(records[0]["model"]), int(records[0]["dimension"])) if records else None
+
+
+def check_embedding_meta(driver: Driver, database: str, model: str, dimension: int) -> None:
+    """Raise EmbeddingModelMismatchError if the graph records another model or dimension."""
+    recorded = recorded_embedding_model(driver, database)
+    if recorded and (error := EmbeddingModelMismatchError.check(*recorded, model, dimension)):
         raise error
 
 

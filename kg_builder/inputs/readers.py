@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import ValidationError
 
@@ -301,28 +301,38 @@ def _lines(path: Path, max_line_bytes: int, reject: Any) -> Iterator[tuple[int, 
                 yield lineno, line
 
 
-class JsonlReader:
-    """One JSON object per line: ``{"id", "text", "image"?, "source"?, "key_info"?, "intentions"?}``.
+class LineReader:
+    """A file of one record per line, read in bounded memory (a line over ``max_line_bytes`` is
+    rejected without being held): the loop every line format shares. Each line becomes a
+    record or a rejection with its line number (whatever no check foresaw rejects that line
+    only); ``stats`` counts them by split.
 
-    ``image`` is a path relative to ``images_dir`` (default: the file's folder). ``intentions``
-    is a list of ``{"relation", "text", ...}`` or an object ``{relation: sentence}``. Lines are
-    read in bounded memory: one over ``max_line_bytes`` is rejected without being held.
+    Duplicate policy (``DUPLICATES``), declared by each format: ``"reject"``, a later record
+    with an id already read is rejected, naming it (the first is kept); ``"skip"``, it is
+    dropped and counted in ``stats.duplicate_posts`` (a dataset that repeats rows by design).
     """
 
-    def __init__(self, path: Path, source: str | None = None, images_dir: Path | None = None,
-                 max_line_bytes: int = MAX_LINE_BYTES) -> None:
+    DUPLICATES: ClassVar[str] = "reject"
+    WHAT: ClassVar[str] = "a file"  # what to pass instead, when the file is not there
+
+    def __init__(self, path: Path, source: str, max_line_bytes: int = MAX_LINE_BYTES) -> None:
         self.path = Path(path)
-        self.source = source or self.path.stem
-        self.images_dir = images_dir or self.path.parent
+        self.source = source
         self.max_line_bytes = max_line_bytes
         self.stats = ReaderStats()
 
     def _reject(self, lineno: int, reason: str) -> Rejection:
         return Rejection(file=str(self.path), line=lineno, reason=reason)
 
+    def _record(self, lineno: int, raw_line: bytes) -> ReadItem:
+        raise NotImplementedError
+
+    def _split(self, record: PostRecord) -> str:
+        return record.split or self.source
+
     def __iter__(self) -> Iterator[ReadItem]:
         if not self.path.is_file():
-            raise InputFormatError(f"{self.path}: no such file; pass a JSONL file of posts")
+            raise InputFormatError(f"{self.path}: no such file; pass {self.WHAT}")
         seen: set[str] = set()
         for line in _lines(self.path, self.max_line_bytes, self._reject):
             result: ReadItem
@@ -334,19 +344,35 @@ class JsonlReader:
                     result = self._record(lineno, raw_line)
                 except Exception as exc:  # whatever no check foresaw: this record only
                     result = self._reject(lineno, unexpected(exc))
+            if isinstance(result, PostRecord) and result.id in seen:
+                self.stats.duplicate_posts += 1
+                if self.DUPLICATES == "skip":
+                    continue
+                result = self._reject(
+                    lineno, f"duplicate post id {result.id!r} (first occurrence kept)")
             if isinstance(result, PostRecord):
-                if result.id in seen:
-                    result = self._reject(
-                        lineno, f"duplicate post id {result.id!r} (first occurrence kept)")
-                    self.stats.duplicate_posts += 1
-                else:
-                    seen.add(result.id)
-            if isinstance(result, Rejection):
-                self.stats.rejected += 1
-            else:
+                seen.add(result.id)
                 self.stats.records += 1
-                self.stats.posts_by_split[result.split or self.source] += 1
+                self.stats.posts_by_split[self._split(result)] += 1
+            else:
+                self.stats.rejected += 1
             yield result
+
+
+class JsonlReader(LineReader):
+    """One JSON object per line: ``{"id", "text", "image"?, "source"?, "key_info"?, "intentions"?}``.
+
+    ``image`` is a path relative to ``images_dir`` (default: the file's folder). ``intentions``
+    is a list of ``{"relation", "text", ...}`` or an object ``{relation: sentence}``. A repeated
+    id is rejected.
+    """
+
+    WHAT = "a JSONL file of posts"
+
+    def __init__(self, path: Path, source: str | None = None, images_dir: Path | None = None,
+                 max_line_bytes: int = MAX_LINE_BYTES) -> None:
+        super().__init__(path, source or Path(path).stem, max_line_bytes)
+        self.images_dir = images_dir or self.path.parent
 
     def _record(self, lineno: int, raw_line: bytes) -> ReadItem:
         def reject(reason: str) -> Rejection:
@@ -446,51 +472,27 @@ class JsonlReader:
         return ImageRef(file=named.file, sha256=digest)
 
 
-class SarcasmReader:
+class SarcasmReader(LineReader):
     """The Twitter sarcasm text format: one Python literal list per line.
 
     ``['<tweet id>', '<text>', <label>]`` (train) or ``[id, text, hashtag label, human label]``
-    (valid). Parsed with ``ast.literal_eval``; nothing is evaluated. Lines are read in bounded
-    memory, as in ``JsonlReader``.
+    (valid). Parsed with ``ast.literal_eval``; nothing is evaluated. The split is the file's
+    stem. The set repeats some tweets: a repeated id is skipped and counted.
     """
+
+    DUPLICATES = "skip"
+    WHAT = "train.txt or valid.txt"
 
     def __init__(self, path: Path, source: str = "twitter_sarcasm",
                  max_line_bytes: int = MAX_LINE_BYTES) -> None:
-        self.path = Path(path)
-        self.source = source
-        self.max_line_bytes = max_line_bytes
-        self.stats = ReaderStats()
+        super().__init__(path, source, max_line_bytes)
+        self.split = self.path.stem
 
-    def _reject(self, lineno: int, reason: str) -> Rejection:
-        return Rejection(file=str(self.path), line=lineno, reason=reason)
+    def _split(self, record: PostRecord) -> str:
+        return self.split
 
-    def __iter__(self) -> Iterator[ReadItem]:
-        if not self.path.is_file():
-            raise InputFormatError(f"{self.path}: no such file; pass train.txt or valid.txt")
-        split = self.path.stem
-        seen: set[str] = set()
-        for line in _lines(self.path, self.max_line_bytes, self._reject):
-            result: ReadItem
-            if isinstance(line, Rejection):
-                result, lineno = line, line.line or 0
-            else:
-                lineno, raw_line = line
-                try:
-                    result = self._record(lineno, raw_line, split)
-                except Exception as exc:  # whatever no check foresaw: this record only
-                    result = self._reject(lineno, unexpected(exc))
-            if isinstance(result, PostRecord):
-                if result.id in seen:
-                    self.stats.duplicate_posts += 1
-                    continue
-                seen.add(result.id)
-                self.stats.records += 1
-                self.stats.posts_by_split[split] += 1
-            else:
-                self.stats.rejected += 1
-            yield result
-
-    def _record(self, lineno: int, raw_line: bytes, split: str) -> ReadItem:
+    def _record(self, lineno: int, raw_line: bytes) -> ReadItem:
+        split = self.split
         def reject(reason: str) -> Rejection:
             return self._reject(lineno, reason)
 

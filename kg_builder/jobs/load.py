@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from kg_builder.core.settings import Settings
+from kg_builder.embeddings import load_embedder
 from kg_builder.inputs import readers
 from kg_builder.inputs.readers import JsonlReader, MikoReader, Reader, ReaderStats
 from kg_builder.loading.loader import LoadSummary
@@ -73,29 +74,31 @@ def load_and_score(settings: Settings, reader: Reader, *, progress: bool | None 
     A failure of the scoring never loses the load: it is in ``critic_failed``."""
     outcome = LoadOutcome(LoadSummary(), reader.stats)
     scored: list[bool] = []
+    embedder = load_embedder(settings)  # once: the load checks the graph's model against it
 
     def score() -> None:  # any failure is the outcome's, not the load's: said after its report
         scored.append(True)
         try:
-            outcome.critic = _score(settings, progress, outcome)
+            outcome.critic = _score(settings, progress, outcome,
+                                    (embedder.model_name, embedder.dimension))
         except Exception as exc:  # reported with the fix (LoadOutcome.problems)
             outcome.critic_failed = f"{type(exc).__name__}: {exc}"
 
     use_bulk = graph_is_empty(settings) if bulk == "if empty" else bool(bulk)
     outcome.summary = load_records(settings, reader, progress=progress,
                                    defer_indexes=defer_indexes, bulk=use_bulk, vectors=vectors,
-                                   after_writes=score)
+                                   after_writes=score, embedder=embedder)
     if not scored:
         score()
     return outcome
 
 
-def _score(settings: Settings, progress: bool | None,
-           outcome: LoadOutcome) -> dict[str, Any] | None:
+def _score(settings: Settings, progress: bool | None, outcome: LoadOutcome,
+           model: tuple[str, int]) -> dict[str, Any] | None:
     if not settings.critic_enabled:
         return None
     try:
-        return score_edges(settings, progress=progress).as_dict()
+        return score_edges(settings, progress=progress, model=model).as_dict()
     except CriticError as exc:  # no critic to run: the load itself succeeded
         outcome.critic_skipped = f"edges not scored by the critic: {exc}"
         return None

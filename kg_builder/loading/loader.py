@@ -202,8 +202,12 @@ class GraphLoader:
         embeddings: bool = True,
         defer_vector_indexes: bool | None = None,
         index_options: IndexOptions | None = None,
+        model_checked: bool = False,
     ) -> None:
+        """``model_checked``: the caller has just applied the schema (``init_schema``), which
+        checked the graph's embedding model against ``embedder``'s: not read again."""
         self.driver = driver
+        self.model_checked = model_checked
         self.embedder = embedder
         self.database = database
         self.batch_size = batch_size
@@ -237,9 +241,10 @@ class GraphLoader:
         ``after_writes`` runs once every record is written and before deferred vector indexes
         are built (the critic's scores are then indexed with the vectors, not re-indexed after).
         """
-        check_embedding_meta(
-            self.driver, self.database, self.embedder.model_name, self.embedder.dimension
-        )
+        if not self.model_checked:
+            check_embedding_meta(
+                self.driver, self.database, self.embedder.model_name, self.embedder.dimension
+            )
         summary = LoadSummary()
         started = time.perf_counter()
         defer = self.defer_vector_indexes

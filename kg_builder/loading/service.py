@@ -60,7 +60,7 @@ def load_records(settings: Settings, items: Iterable[ReadItem], *, progress: boo
                             settings.index_options)
                 loader = GraphLoader(driver, used, settings.neo4j_database,
                                      settings.write_batch_size, defer_vector_indexes=defer_indexes,
-                                     index_options=settings.index_options)
+                                     index_options=settings.index_options, model_checked=True)
                 summary = loader.load(items, progress=progress, after_writes=after_writes)
     finally:
         if stored is not None:

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from neo4j import Driver, RoutingControl
+from neo4j import Driver
 from tqdm import tqdm
 
 from kg_builder.core.errors import KGBuilderError
 from kg_builder.graph.paging import post_pages
-from kg_builder.graph.queries import admin
 from kg_builder.graph.queries import quality as q
 from kg_builder.graph.queries.write import Rows
+from kg_builder.graph.schema import recorded_embedding_model
 from kg_builder.quality.critic import Critic
 
 
@@ -43,13 +43,15 @@ class ScoreSummary:
 
 
 def score_graph(driver: Driver, database: str, critic: Critic, *, rescore_all: bool = False,
-                page_posts: int = 1000, progress: bool | None = None) -> ScoreSummary:
-    records, _, _ = driver.execute_query(admin.read_embedding_meta(), database_=database,
-                                         routing_=RoutingControl.READ)
-    if not records:
+                page_posts: int = 1000, progress: bool | None = None,
+                model: tuple[str, int] | None = None) -> ScoreSummary:
+    """Score the edges that need it. ``model``: the graph's embedding model and dimension when
+    the caller has just checked them (a load); otherwise read from the graph."""
+    recorded = model or recorded_embedding_model(driver, database)
+    if recorded is None:
         raise KGBuilderError("the graph records no embedding model yet: load posts first "
                              "(`miko load-release`), then score")
-    critic.check_model(records[0]["model"], int(records[0]["dimension"]))
+    critic.check_model(*recorded)
     summary = ScoreSummary(critic.name, critic.version)
     started = time.perf_counter()
     bar = tqdm(unit="edge", desc="scoring", file=sys.stderr,

@@ -31,12 +31,13 @@ from kg_builder.quality.scoring import ScoreSummary, score_graph
 
 
 def score_edges(settings: Settings, *, rescore_all: bool = False, progress: bool | None = None,
-                critic: Critic | None = None) -> ScoreSummary:
-    """Score the edges that need it (never scored by this critic version, or all)."""
+                critic: Critic | None = None, model: tuple[str, int] | None = None) -> ScoreSummary:
+    """Score the edges that need it (never scored by this critic version, or all); ``model``:
+    the graph's embedding model and dimension, when the caller has just checked them."""
     critic = critic or load_critic(settings.critic)
     with graph(settings) as driver:
         return score_graph(driver, settings.neo4j_database, critic, rescore_all=rescore_all,
-                           progress=progress)
+                           progress=progress, model=model)
 
 
 def default_references(settings: Settings) -> Path:

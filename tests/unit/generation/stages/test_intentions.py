@@ -17,7 +17,7 @@ from kg_builder.generation.stages.intentions import (
     sentence,
 )
 
-MIKO = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "miko" / "train.json"
+MIKO = Path(__file__).resolve().parents[4] / ".." / "shared" / "data" / "miko" / "train.json"
 
 
 def test_every_miko_sentence_round_trips_without_doubling() -> None:

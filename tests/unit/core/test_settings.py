@@ -48,7 +48,7 @@ def test_external_server_is_never_installed(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_every_setting_is_documented_in_the_readme() -> None:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
     missing = [f"MIKO_{name.upper()}" for name in Settings.model_fields
                if f"`MIKO_{name.upper()}`" not in readme]
     assert missing == []
