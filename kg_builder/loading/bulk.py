@@ -29,12 +29,9 @@ from neo4j import Driver, RoutingControl
 from tqdm import tqdm
 
 from kg_builder.core.errors import KGBuilderError
-from kg_builder.core.key_info import KeyInfoKind
-from kg_builder.core.models import Origin, PostRecord, Rejection, checked_scalar
-from kg_builder.core.relations import Relation, intention_id, normalise
+from kg_builder.core.models import PostRecord, Rejection, checked_scalar
 from kg_builder.core.settings import Settings
 from kg_builder.embeddings.base import Embedder
-from kg_builder.embeddings.texts import tails_to_embed
 from kg_builder.graph.driver import connect
 from kg_builder.graph.queries import admin
 from kg_builder.graph.schema import (
@@ -46,12 +43,13 @@ from kg_builder.graph.schema import (
 from kg_builder.graph.server import Neo4jServer
 from kg_builder.inputs.readers import ReadItem
 from kg_builder.loading.index_progress import index_build_bar
-from kg_builder.loading.loader import (
-    LoadSummary,
-    _chunks,
-    about_the_records,
+from kg_builder.loading.loader import LoadSummary
+from kg_builder.loading.plan import (
+    chunks,
     embed_checked,
-    refusal_of,
+    isolate,
+    plan_batch,
+    refused_alike,
 )
 
 FOLDER = "miko-bulk"  # under the server's import folder; removed after a successful import
@@ -242,7 +240,7 @@ class BulkLoader:
         bar = tqdm(total=total, unit="post", desc="writing import files", file=sys.stderr,
                    disable=(not sys.stderr.isatty()) if progress is None else not progress)
         try:
-            for chunk in _chunks(items, self.batch_size):
+            for chunk in chunks(items, self.batch_size):
                 records: list[PostRecord] = []
                 for item in chunk:
                     if isinstance(item, Rejection):
@@ -285,61 +283,40 @@ class BulkLoader:
     def _embed(self, texts: list[str]) -> Any:
         return embed_checked(self.embedder, texts)
 
-    def _write_isolating(self, records: list[PostRecord], files: _Files,
-                         seen: dict[str, set[str]], summary: LoadSummary) -> list[tuple[str, str]]:
-        """Write a batch; when the embedder or a record's rows fail (before anything of the
-        batch is written), split it to find the records at fault, reject those with their place
-        and write the rest. Returns the (code, reason) of each refusal."""
-        try:
-            rows = self._batch_rows(records, seen, summary)
-        except Exception as exc:
-            if not about_the_records(exc):
-                raise
-            code, reason = refusal_of(exc)
-            if len(records) == 1:
-                where = records[0].origin or Origin(file="input")
-                summary.rejected.append(Rejection(**where.model_dump(), reason=(
-                    f"post {records[0].id!r} refused by the embedder or the import files: "
-                    f"{reason[:300]}")))
-                return [(code, reason)]
-            middle = len(records) // 2
-            return (self._write_isolating(records[:middle], files, seen, summary)
-                    + self._write_isolating(records[middle:], files, seen, summary))
-        rows.write(files, seen, summary)
-        return []
-
     def _write_checked(self, records: list[PostRecord], files: _Files,
                        seen: dict[str, set[str]], summary: LoadSummary) -> None:
-        """``_write_isolating``, stopping the load when every record of the batch was refused
-        for the same reason (then it is not about the data, as in the online loader)."""
-        before = len(summary.rejected)
-        refusals = self._write_isolating(records, files, seen, summary)
-        if (len(records) > 1 and len(refusals) == len(records)
-                and len({code for code, _ in refusals}) == 1):
-            del summary.rejected[before:]
-            code, reason = refusals[0]
-            raise BulkLoadError(
-                f"every one of the {len(records)} posts of a batch was refused for the same "
-                f"reason, so it is not about the data ({code}: {reason[:300]}); nothing was "
-                "imported")
+        """Write a batch's rows; when the embedder or a record's rows fail (before anything of
+        the batch is written), split it to find the records at fault (``plan.isolate``),
+        reject those with their place and write the rest. Stop the load when every record of
+        the batch was refused for the same reason (then it is not about the data)."""
 
-    def _batch_rows(self, records: list[PostRecord], seen: dict[str, set[str]],
-                    summary: LoadSummary) -> _BatchRows:
-        """Every import-file row of a batch, embedded, made before any is written (so a batch
-        that fails leaves nothing behind and can be split)."""
+        def attempt(part: list[PostRecord]) -> None:
+            rows = self._batch_rows(part, seen)  # may fail: nothing of ``part`` written yet
+            try:
+                rows.write(files, seen, summary)
+            except Exception as exc:  # the files, not the records: never split over
+                raise BulkLoadError(f"cannot write the import files under {files.folder}: "
+                                    f"{type(exc).__name__}: {exc}") from exc
+
+        before = len(summary.rejected)
+        refusals = isolate(records, attempt, summary.rejected,
+                           "the embedder or the import files")
+        if reason := refused_alike(records, refusals):
+            del summary.rejected[before:]
+            raise BulkLoadError(f"{reason}; nothing was imported")
+
+    def _batch_rows(self, records: list[PostRecord], seen: dict[str, set[str]]) -> _BatchRows:
+        """Every import-file row of a batch (its plan, ``plan.plan_batch``), embedded, made
+        before any is written (so a batch that fails leaves nothing behind and can be split)."""
         out = _BatchRows()
         if not records:
             return out
+        plan = plan_batch(records)
         t0 = time.perf_counter()
-        # Intention nodes new to this load (the first sentence seen is the node's text), their
-        # tails embedded once per normalised tail, as the online loader does.
-        nodes: dict[str, tuple[Relation, str, str]] = {}
-        for rec in records:
-            for intent in rec.intentions:
-                iid = intention_id(intent.relation, intent.tail)
-                if iid not in seen["intention"] and iid not in nodes:
-                    nodes[iid] = (intent.relation, intent.text, intent.tail)
-        groups = tails_to_embed((iid, tail) for iid, (_, _, tail) in nodes.items())
+        # Intention nodes new to this load, their tails embedded once per normalised tail, as
+        # the online loader does.
+        nodes = [node for iid, node in plan.nodes.items() if iid not in seen["intention"]]
+        groups = plan.tails_to_embed(node.id for node in nodes)
         vector_of: dict[str, str] = defaultdict(str)  # "": no embedding property
         post_vectors = [""] * len(records)
         if self.embeddings:
@@ -353,13 +330,13 @@ class BulkLoader:
             out.counts["posts_embedded"] += len(records)
         out.embed_seconds = time.perf_counter() - t0
 
-        for iid, (relation, text, tail) in nodes.items():
-            out.row(f"intentions-{relation.label}",
-                    [_field(iid), _field(relation.value), _field(text), _field(tail),
-                     vector_of[iid]],
+        for node in nodes:
+            out.row(f"intentions-{node.relation.label}",
+                    [_field(node.id), _field(node.relation.value), _field(node.text),
+                     _field(node.tail), vector_of[node.id]],
                     ["id:ID(Intention)", "relation", "text", "tail", "embedding:float[]"],
-                    labels=f"Intention:{relation.label}")
-            out.seen["intention"].add(iid)
+                    labels=f"Intention:{node.relation.label}")
+            out.seen["intention"].add(node.id)
         out.counts["intention_nodes_written"] += len(nodes)
 
         for rec, vec in zip(records, post_vectors, strict=True):
@@ -376,46 +353,32 @@ class BulkLoader:
                            _field(rec.split), labels_field, _field(rec.image is not None), vec,
                            *(_field(v) for _, v in extra)], header, labels="Post")
             out.counts["posts_loaded"] += 1
-            if rec.image is not None:
-                img = rec.image
-                if img.key not in seen["image"] and img.key not in out.seen["image"]:
-                    out.row("images", [_field(img.key), _field(img.file), _field(img.sha256)],
-                            ["id:ID(Image)", "file", "sha256"], labels="Image")
-                    out.seen["image"].add(img.key)
-                out.row("has-image", [_field(rec.id), _field(img.key), _field(img.description)],
-                        [":START_ID(Post)", ":END_ID(Image)", "description"],
-                        rel_type="HAS_IMAGE")
-                out.counts["images"] += 1
-            if rec.key_info is not None:
-                linked: set[tuple[KeyInfoKind, str]] = set()
-                for kind, display in rec.key_info.items():
-                    key_name = normalise(display)
-                    if not key_name or (kind, key_name) in linked:
-                        continue
-                    linked.add((kind, key_name))
-                    if key_name not in seen[kind.label] and key_name not in out.seen[kind.label]:
-                        out.row(f"key-{kind.label}", [_field(key_name), _field(display)],
-                                [f"name:ID({kind.label})", "display"], labels=kind.label)
-                        out.seen[kind.label].add(key_name)
-                    out.row(f"has-{kind.label}", [_field(rec.id), _field(key_name)],
-                            [":START_ID(Post)", f":END_ID({kind.label})"],
-                            rel_type=kind.rel_type)
-                    out.counts["key_info_links"] += 1
-            # One edge per (relation, intention) of a post: a later sentence replaces an
-            # earlier one, as MERGE + SET does online.
-            edges: dict[tuple[Relation, str], list[str]] = {}
-            for intent in rec.intentions:
-                iid = intention_id(intent.relation, intent.tail)
-                edges[(intent.relation, iid)] = [
-                    _field(rec.id), _field(iid), _field(intent.text), _field(intent.label),
-                    _field(list(intent.label_votes)), _field(intent.source or rec.source),
-                    _field(intent.model), _field(intent.prompt_version)]
-            for (relation, _), fields in edges.items():
-                out.row(f"edges-{relation.rel_type}", fields,
-                        [":START_ID(Post)", ":END_ID(Intention)", "text", "label:long",
-                         "label_votes:long[]", "source", "model", "prompt_version"],
-                        rel_type=relation.rel_type)
-                out.edges[relation.value] += 1
+        for rec, img in plan.images():
+            if img.key not in seen["image"] and img.key not in out.seen["image"]:
+                out.row("images", [_field(img.key), _field(img.file), _field(img.sha256)],
+                        ["id:ID(Image)", "file", "sha256"], labels="Image")
+                out.seen["image"].add(img.key)
+            out.row("has-image", [_field(rec.id), _field(img.key), _field(img.description)],
+                    [":START_ID(Post)", ":END_ID(Image)", "description"], rel_type="HAS_IMAGE")
+            out.counts["images"] += 1
+        for link in plan.key_links:
+            label = link.kind.label
+            if link.name not in seen[label] and link.name not in out.seen[label]:
+                out.row(f"key-{label}", [_field(link.name), _field(link.display)],
+                        [f"name:ID({label})", "display"], labels=label)
+                out.seen[label].add(link.name)
+            out.row(f"has-{label}", [_field(link.post), _field(link.name)],
+                    [":START_ID(Post)", f":END_ID({label})"], rel_type=link.kind.rel_type)
+            out.counts["key_info_links"] += 1
+        for edge in plan.edges:
+            out.row(f"edges-{edge.relation.rel_type}",
+                    [_field(edge.post), _field(edge.intention), _field(edge.text),
+                     _field(edge.label), _field(list(edge.label_votes)), _field(edge.source),
+                     _field(edge.model), _field(edge.prompt_version)],
+                    [":START_ID(Post)", ":END_ID(Intention)", "text", "label:long",
+                     "label_votes:long[]", "source", "model", "prompt_version"],
+                    rel_type=edge.relation.rel_type)
+            out.edges[edge.relation.value] += 1
         return out
 
     # -- import ------------------------------------------------------------------------------

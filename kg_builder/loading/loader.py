@@ -12,31 +12,25 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from itertools import islice
 from typing import Any
 
 from neo4j import Driver, ManagedTransaction
 from neo4j.exceptions import (
-    ClientError,
-    DatabaseError,
-    DriverError,
-    Neo4jError,
     ServiceUnavailable,
     SessionExpired,
     TransientError,
 )
 from tqdm import tqdm
 
-from kg_builder.core.errors import EmbeddingInputError, KGBuilderError, LoadInterruptedError
+from kg_builder.core.errors import LoadInterruptedError
 from kg_builder.core.key_info import KeyInfoKind
-from kg_builder.core.models import Origin, PostRecord, Rejection
-from kg_builder.core.relations import Relation, intention_id, normalise
+from kg_builder.core.models import PostRecord, Rejection
+from kg_builder.core.relations import Relation
 from kg_builder.core.settings import IndexOptions
 from kg_builder.embeddings.base import Embedder
-from kg_builder.embeddings.texts import tails_to_embed
 from kg_builder.graph.queries import admin, read, write
 from kg_builder.graph.queries.write import Rows
 from kg_builder.graph.schema import (
@@ -47,51 +41,17 @@ from kg_builder.graph.schema import (
 )
 from kg_builder.inputs.readers import ReaderStats, ReadItem
 from kg_builder.loading.index_progress import index_build_bar
-
-# Refusals that are about the server, its access rules or miko itself, never about one record:
-# the load stops at once instead of rejecting every record in turn.
-SYSTEMIC_CODES: tuple[str, ...] = (
-    "Neo.ClientError.Security.", "Neo.ClientError.Database.",
-    "Neo.ClientError.General.Forbidden", "Neo.ClientError.General.ReadOnly",
-    "Neo.ClientError.Statement.SyntaxError", "Neo.ClientError.Statement.ParameterMissing",
-    "Neo.ClientError.Statement.AccessMode",
-    "Neo.ClientError.Procedure.", "Neo.ClientError.Transaction.",
+from kg_builder.loading.plan import (
+    SystemicRefusal,
+    about_the_records,
+    chunks,
+    embed_checked,
+    isolate,
+    plan_batch,
+    refusal_of,
+    refused_alike,
+    systemic_code,
 )
-
-
-class SystemicRefusal(Exception):
-    """The graph or the embedder refused a batch for a reason that is not its records'."""
-
-
-def _systemic_code(exc: BaseException) -> str | None:
-    """The code of a graph refusal that is about the server, its access rules or miko itself."""
-    if isinstance(exc, Neo4jError) and exc.code and exc.code.startswith(SYSTEMIC_CODES):
-        return exc.code
-    return None
-
-
-def about_the_records(exc: BaseException) -> bool:
-    """Whether a batch's failure may be its records' fault, so that splitting the batch finds
-    them: a refusal by the graph (other than a systemic one) or the embedder, or anything raised
-    while a record's rows were made or sent (a value the driver cannot pack, a bug a record
-    triggers). Not: connectivity (the driver's errors, transient errors), systemic refusals,
-    miko's own errors about its set-up, or interrupts."""
-    if not isinstance(exc, Exception) or isinstance(exc, SystemicRefusal):
-        return False
-    if isinstance(exc, Neo4jError):
-        return isinstance(exc, ClientError | DatabaseError) and _systemic_code(exc) is None
-    if isinstance(exc, EmbeddingInputError):
-        return True
-    return not isinstance(exc, DriverError | KGBuilderError)
-
-
-def refusal_of(exc: BaseException) -> tuple[str, str]:
-    """(code, reason) of a record's refusal, for its rejection and the systemic check."""
-    if isinstance(exc, Neo4jError):
-        return exc.code or type(exc).__name__, exc.message or str(exc)
-    if isinstance(exc, EmbeddingInputError):
-        return type(exc).__name__, str(exc)
-    return type(exc).__name__, f"{type(exc).__name__}: {exc}"
 
 
 @dataclass
@@ -175,21 +135,6 @@ class _Prepared:
     embed_seconds: float
 
 
-def embed_checked(embedder: Embedder, texts: list[str]) -> Any:
-    """The texts' vectors; EmbeddingInputError when the tokenizer or the model refuses them."""
-    try:
-        return embedder.embed(texts)
-    except (ValueError, TypeError, RuntimeError) as exc:
-        raise EmbeddingInputError(f"the embedder refused the text: {type(exc).__name__}: "
-                                  f"{str(exc)[:200]}") from exc
-
-
-def _chunks(items: Iterable[ReadItem], size: int) -> Iterator[list[ReadItem]]:
-    it = iter(items)
-    while chunk := list(islice(it, size)):
-        yield chunk
-
-
 class GraphLoader:
     """Writes records into the graph. The driver and the embedder are passed in."""
 
@@ -268,7 +213,7 @@ class GraphLoader:
         writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="miko-load-write")
         pending: Future[list[PostRecord] | None] | None = None
         try:
-            for chunk in _chunks(items, self.batch_size):
+            for chunk in chunks(items, self.batch_size):
                 records: list[PostRecord] = []
                 rejected: list[Rejection] = []
                 for item in chunk:
@@ -341,7 +286,7 @@ class GraphLoader:
         try:
             self._write(batch, summary)
         except Exception as exc:
-            if (code := _systemic_code(exc)) is not None:
+            if (code := systemic_code(exc)) is not None:
                 raise SystemicRefusal(f"the graph refused the load ({code}: "
                                       f"{refusal_of(exc)[1][:300]})") from exc
             if about_the_records(exc):
@@ -353,40 +298,11 @@ class GraphLoader:
         """Load a batch, isolating the records at fault; stop the load when the refusal is not
         about the records (a systemic code, or every record of the batch refused alike)."""
         before = len(summary.rejected)
-        refusals = self._load_isolating(records, summary)
-        if (len(records) > 1 and len(refusals) == len(records)
-                and len({code for code, _ in refusals}) == 1):
+        refusals = isolate(records, lambda part: self._load_batch(part, summary),
+                           summary.rejected, "the graph or the embedder")
+        if reason := refused_alike(records, refusals):
             del summary.rejected[before:]  # not the data's fault: nothing is blamed on it
-            code, reason = refusals[0]
-            raise SystemicRefusal(
-                f"every one of the {len(records)} posts of a batch was refused for the same "
-                f"reason, so it is not about the data ({code}: {reason[:300]})")
-
-    def _load_isolating(
-        self, records: list[PostRecord], summary: LoadSummary
-    ) -> list[tuple[str, str]]:
-        """Load a batch; when the graph or the embedder refuses it, split it to find the records
-        at fault, reject those (with where they came from and why) and load the rest. Returns the
-        (code, reason) of each refusal."""
-        try:
-            self._load_batch(records, summary)
-        except Exception as exc:
-            code, reason = refusal_of(exc)
-            if _systemic_code(exc) is not None:
-                raise SystemicRefusal(f"the graph refused the load ({code}: {reason[:300]})") from exc
-            if not about_the_records(exc):
-                raise
-            if len(records) == 1:
-                rec = records[0]
-                where = rec.origin or Origin(file="input")
-                summary.rejected.append(Rejection(
-                    **where.model_dump(),
-                    reason=f"post {rec.id!r} refused by the graph or the embedder: {reason[:300]}"))
-                return [(code, reason)]
-            middle = len(records) // 2
-            return (self._load_isolating(records[:middle], summary)
-                    + self._load_isolating(records[middle:], summary))
-        return []
+            raise SystemicRefusal(reason)
 
     def _embed(self, texts: list[str]) -> Any:
         return embed_checked(self.embedder, texts)
@@ -396,27 +312,11 @@ class GraphLoader:
         self._write(self._prepare(records), summary)
 
     def _prepare(self, records: list[PostRecord]) -> _Prepared:
-        """Everything a batch's transaction needs: which intentions and posts the graph (or this
-        load) already embedded, the new ones embedded, the rows of every statement."""
-        # Intention nodes, deduplicated by id (first sentence seen is the node's text).
-        nodes: dict[str, tuple[Relation, str, str]] = {}
-        edges: dict[Relation, list[dict[str, Any]]] = defaultdict(list)
-        prune_rows: list[dict[str, Any]] = []  # per (post, source): the intentions it keeps
-        for rec in records:
-            keep: dict[str, list[str]] = defaultdict(list)
-            for intent in rec.intentions:
-                tail = intent.tail
-                iid = intention_id(intent.relation, tail)
-                keep[intent.source or rec.source].append(iid)
-                nodes.setdefault(iid, (intent.relation, intent.text, tail))
-                edges[intent.relation].append({
-                    "post": rec.id, "intention": iid, "text": intent.text, "label": intent.label,
-                    "label_votes": intent.label_votes, "source": intent.source or rec.source,
-                    "model": intent.model, "prompt_version": intent.prompt_version,
-                })
-            prune_rows.extend({"post": rec.id, "source": src, "keep": ids}
-                              for src, ids in keep.items())
-
+        """Everything a batch's transaction needs: the batch's plan (``plan.plan_batch``), which
+        of its intentions and posts the graph (or this load) already embedded, the new ones
+        embedded, the rows of every statement."""
+        plan = plan_batch(records)
+        nodes = plan.nodes
         # Intentions embedded earlier in this load (or prepared for a batch still being
         # written) are known locally; the graph is asked only about the rest (and not at all
         # when the load started on an empty graph).
@@ -439,7 +339,7 @@ class GraphLoader:
         t0 = time.perf_counter()
         # Embed the tails of new intentions, once per distinct normalised tail.
         new_ids = [iid for iid in nodes if iid not in have_int]
-        groups = tails_to_embed((iid, nodes[iid][2]) for iid in new_ids)
+        groups = plan.tails_to_embed(new_ids)
         int_vectors: dict[str, list[float]] = {}
         tails_embedded = posts_embedded = 0
         if groups and self.embeddings:
@@ -466,23 +366,22 @@ class GraphLoader:
             "embedding": post_vectors.get(r.id),
         } for r in records]
         image_rows = [{
-            "post": r.id, "id": r.image.key, "file": r.image.file, "sha256": r.image.sha256,
-            "description": r.image.description,
-        } for r in records if r.image is not None]
+            "post": r.id, "id": image.key, "file": image.file, "sha256": image.sha256,
+            "description": image.description,
+        } for r, image in plan.images()]
         key_rows: dict[KeyInfoKind, list[dict[str, str]]] = defaultdict(list)
-        for r in records:
-            if r.key_info is None:
-                continue
-            for kind, display in r.key_info.items():
-                name = normalise(display)
-                if name:
-                    key_rows[kind].append({"post": r.id, "name": name, "display": display})
+        for link in plan.key_links:
+            key_rows[link.kind].append({"post": link.post, "name": link.name,
+                                        "display": link.display})
         node_rows: dict[Relation, list[dict[str, Any]]] = defaultdict(list)
-        for iid, (relation, text, tail) in nodes.items():
-            node_rows[relation].append({
-                "id": iid, "text": text, "tail": tail, "embedding": int_vectors.get(iid),
+        for node in nodes.values():
+            node_rows[node.relation].append({
+                "id": node.id, "text": node.text, "tail": node.tail,
+                "embedding": int_vectors.get(node.id),
             })
-        return _Prepared(records, post_rows, image_rows, key_rows, node_rows, edges, prune_rows,
+        edges = {relation: [e.row() for e in rows]
+                 for relation, rows in plan.edges_by_relation().items()}
+        return _Prepared(records, post_rows, image_rows, key_rows, node_rows, edges, plan.prunes,
                          new_ids, tails_embedded, posts_embedded, embed_seconds)
 
     def _write(self, batch: _Prepared, summary: LoadSummary) -> None:
