@@ -30,7 +30,7 @@ from strawberry.http import GraphQLRequestData
 
 from kg_api.admission import Admission, Budget
 from kg_api.context import Context
-from kg_api.embedding import QueryEmbedder
+from kg_api.embedding import query_embedder
 from kg_api.errors import REQUEST_ERROR_CODES, GraphUnavailableError, KGApiError, error_body
 from kg_api.middleware import BodyLimit, TimeLimit
 from kg_api.repository import GraphRepository
@@ -53,7 +53,7 @@ class State:
                  embedder: Embedder | None = None) -> None:
         self.settings = settings
         self.driver = driver
-        self.embedder = QueryEmbedder(embedder, settings.api_query_cache_size) if embedder else None
+        self.embedder = query_embedder(embedder, settings) if embedder else None
         self.model_error: EmbeddingModelMismatchError | None = None
         self.last_repo: GraphRepository | None = None
 
@@ -215,7 +215,7 @@ def create_app(settings: Settings | None = None, driver: neo4j.AsyncDriver | Non
             state.driver = make_async_driver(settings, connection_timeout_s=2.0)
         if state.embedder is None:
             model = await asyncio.to_thread(load_query_embedder, settings)
-            state.embedder = QueryEmbedder(model, settings.api_query_cache_size)
+            state.embedder = query_embedder(model, settings)
         try:
             await state.check_model()
         except Exception as exc:  # Neo4j not up yet: /readyz says so

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kg_api.schema import schema_sdl
-from kg_api.workers import run_server
+from kg_api.workers import choose_workers, run_server
 from kg_builder.core.errors import KGBuilderError
 from kg_builder.core.resources import GRAPHQL_SCHEMA
 from kg_builder.core.settings import Settings
@@ -23,9 +23,10 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
 def address(settings: Settings, host: str | None = None, port: int | None = None) -> str:
     """The line ``miko serve`` prints before serving."""
     host, port = host or settings.api_host, port or settings.api_port
+    workers, why = choose_workers(settings)
     return (f"GraphQL API: http://{host}:{port}/graphql"
             + ("  (GraphiQL in a browser)" if settings.api_graphiql else "")
-            + (f"  ({settings.api_workers} workers)" if settings.api_workers > 1 else ""))
+            + f"\n  {workers} worker{'s' if workers > 1 else ''} ({why})")
 
 
 def sdl(settings: Settings) -> str:

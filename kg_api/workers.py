@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -289,12 +290,50 @@ def run_workers(settings: Settings, host: str, port: int, workers: int) -> None:
             signal.signal(sig, handler)
 
 
+WORKER_MEMORY = int(1.2 * 2**30)  # a worker's peak RSS with the embedding model (measured)
+MAX_AUTO_WORKERS = 8
+
+
+def available_memory() -> int | None:
+    """MemAvailable of /proc/meminfo in bytes (None where there is none)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def choose_workers(settings: Settings, cores: int | None = None,
+                   memory: int | None = None) -> tuple[int, str]:
+    """How many workers to run, and why: MIKO_API_WORKERS when set, else one a usable core
+    (at most MAX_AUTO_WORKERS) as far as the available memory holds them."""
+    if settings.api_workers:
+        return settings.api_workers, "MIKO_API_WORKERS"
+    cores = cores or usable_cores()
+    memory = memory if memory is not None else available_memory()
+    by_memory = MAX_AUTO_WORKERS if memory is None else memory // WORKER_MEMORY
+    n = max(1, min(cores, MAX_AUTO_WORKERS, by_memory))
+    held = "" if memory is None else f", {memory / 2**30:.1f} GiB available"
+    return n, (f"chosen from the machine: {cores} cores{held}, ~{WORKER_MEMORY / 2**30:.1f} GiB "
+               "a worker; MIKO_API_WORKERS pins it")
+
+
 def run_server(settings: Settings, host: str, port: int) -> None:
-    """Serve the API with uvicorn until stopped (MIKO_API_WORKERS processes)."""
+    """Serve the API with uvicorn until stopped (``choose_workers`` processes)."""
     import uvicorn
 
-    if settings.api_workers > 1:  # one acceptor hands each connection to the least busy worker
-        run_workers(settings, host, port, settings.api_workers)
+    workers, _ = choose_workers(settings)
+    if workers > 1:  # one acceptor hands each connection to the least busy worker
+        run_workers(settings, host, port, workers)
     else:
         uvicorn.run(create_app(settings), host=host, port=port, log_level="warning",
                     timeout_graceful_shutdown=5,

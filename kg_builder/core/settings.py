@@ -169,9 +169,11 @@ class Settings(BaseSettings):
     # --- GraphQL API (miko serve) ---------------------------------------------------------
     api_host: str = "127.0.0.1"
     api_port: int = 8000
-    api_workers: int = Field(default=1, ge=1, description=(
+    api_workers: int = Field(default=0, ge=0, le=64, description=(
         "API worker processes; one acceptor hands each connection to the worker with the "
-        "fewest open."))
+        "fewest open. 0: chosen from the machine (one a core, up to 8, as many as memory "
+        "holds at ~1.2 GiB a worker (its peak with the embedding model); `miko serve` says what it "
+        "chose)."))
     api_graphiql: bool = Field(default=True, description="Serve GraphiQL at /graphql (development).")
     api_introspection: bool = Field(default=True, description=(
         "Answer introspection queries (__schema, __type): GraphiQL needs them; turn off for a "
@@ -220,6 +222,11 @@ class Settings(BaseSettings):
         "A connection whose request line and headers have not all arrived this long after it "
         "opened (or after its previous response) is closed."))
     api_query_cache_size: int = Field(default=1024, ge=0, description="Embedded query texts kept.")
+    api_embed_batch_wait_ms: float = Field(default=3.0, ge=0, le=100, description=(
+        "How long a search's text waits for other requests' texts, to be embedded with them "
+        "in one call (0: each alone)."))
+    api_embed_batch_max: int = Field(default=32, ge=1, le=256, description=(
+        "Texts embedded together at most (a full batch goes at once)."))
     api_search_candidates: int = Field(
         default=100, ge=1, le=10_000, description="Neighbours asked of a vector index per search "
         "at least (HNSW's search beam), of which the best k are answered: higher recall, slower "

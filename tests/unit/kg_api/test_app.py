@@ -88,3 +88,16 @@ def test_the_browser_guide_is_readable_from_any_origin() -> None:
             "Origin": "http://localhost:7474", "Access-Control-Request-Method": "GET"})
         assert preflight.status_code == 200
         assert client.post("/neo4j-browser/guide.html").status_code == 405  # read-only files
+
+
+def test_workers_are_chosen_from_cores_and_memory_unless_pinned() -> None:
+    from kg_api.workers import MAX_AUTO_WORKERS, WORKER_MEMORY, choose_workers
+
+    auto = Settings(api_workers=0)
+    assert choose_workers(auto, cores=2, memory=20 * 2**30)[0] == 2
+    assert choose_workers(auto, cores=64, memory=None)[0] == MAX_AUTO_WORKERS
+    assert choose_workers(auto, cores=16, memory=3 * WORKER_MEMORY + 1)[0] == 3
+    assert choose_workers(auto, cores=4, memory=WORKER_MEMORY // 2)[0] == 1  # never none
+    _, why = choose_workers(auto, cores=2, memory=20 * 2**30)
+    assert "2 cores, 20.0 GiB available" in why and "MIKO_API_WORKERS pins it" in why
+    assert choose_workers(Settings(api_workers=5), cores=2, memory=0) == (5, "MIKO_API_WORKERS")
