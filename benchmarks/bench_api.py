@@ -2,13 +2,17 @@
 
 Loads the MIKO benchmark into the scratch server (unless --no-load), starts `miko serve` and the
 peer (Node.js, benchmarks/peer_neo4j_graphql) on loopback ports, and measures over HTTP, with 1
-and 8 concurrent clients:
+8 and 32 concurrent clients (``--clients``):
   - searchIntentions (global) and (relation-scoped), each request a distinct text (no cache hit),
     so the figures include embedding the query;
   - similarPosts of a random post;
   - a page of 50 posts with their intentions: ours (cursor) and the peer's (offset), same data.
 
-    ./scripts/bench.sh benchmarks/bench_api.py [--requests 300] [--no-load]
+Beside each figure, the CPU each request cost the API's processes (ours: `miko serve` and its
+workers; the peer: its Node.js process) and Neo4j, from their /proc CPU times over the run (the
+client's own CPU is not counted), in ms of CPU per request.
+
+    ./scripts/bench.sh benchmarks/bench_api.py [--requests 300] [--no-load] [--clients 1,8,32]
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from benchmarks.common import dump, git_rev, machine  # noqa: E402
 from kg_builder.core.models import PostRecord  # noqa: E402
 from kg_builder.core.relations import Relation  # noqa: E402
 from kg_builder.core.settings import Settings  # noqa: E402
+from kg_builder.graph.server import Neo4jServer  # noqa: E402
 from kg_builder.inputs.readers import MikoReader  # noqa: E402
 
 OURS_PAGE = ("query($after: String) { posts(first: 50, after: $after) { edges { node { id text "
@@ -94,6 +99,28 @@ async def run_load(url: str, make: Callable[[int], dict[str, Any]], requests: in
     }
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its living descendants (/proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, float]] = {}  # pid -> (parent, cpu seconds)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, (ppid, _) in stats.items():
+            if ppid == parent and child not in tree:
+                tree.add(child)
+                frontier.append(child)
+    return sum(stats[p][1] for p in tree if p in stats)
+
+
 def distinct(texts: list[str], i: int, tag: str) -> str:
     """A search text no other request of the run uses, so no answer comes from the server's
     query-embedding cache (its hit rate is 0 by construction)."""
@@ -112,6 +139,7 @@ def main() -> None:
     ap.add_argument("--peer-port", type=int, default=4123)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/api.json"))
     ap.add_argument("--only", default="", help="run only the workloads whose name contains this")
+    ap.add_argument("--clients", default="1,8,32", help="concurrent clients, comma-separated")
     args = ap.parse_args()
     if os.environ.get("MIKO_BENCH_SCRATCH_GRAPH") != "1":
         sys.exit("run it through scripts/bench.sh (scratch server)")
@@ -180,15 +208,24 @@ def main() -> None:
         ]
         print(f"machine: {machine()}; git {git_rev()}; {len(ids):,} posts, "
               f"{intention_nodes:,} intention nodes")
-        print(f"{'workload':<48}{'clients':>8}{'p50 ms':>9}{'p99 ms':>9}{'q/s':>8}{'errors':>8}")
+        neo4j_pid = Neo4jServer(settings).pid() if settings.managed else None
+        print(f"{'workload':<48}{'clients':>8}{'p50 ms':>9}{'p99 ms':>9}{'q/s':>8}{'errors':>8}"
+              f"{'API cpu ms/req':>16}{'Neo4j cpu ms/req':>18}")
         for name, url, make in [w for w in workloads if args.only in w[0]]:
             asyncio.run(run_load(url, shifted(make, 10_000), 30, 2))  # warm-up
-            for conc in (1, 8):
+            server = ours if url == ours_url else peer
+            for conc in (int(c) for c in args.clients.split(",")):
                 offset = 20_000 * conc
+                api0 = tree_cpu_seconds(server.pid)
+                neo0 = tree_cpu_seconds(neo4j_pid) if neo4j_pid else 0.0
                 r = asyncio.run(run_load(url, shifted(make, offset), args.requests, conc))
+                r["api_cpu_ms_per_request"] = 1000 * (tree_cpu_seconds(server.pid) - api0) / r["n"]
+                r["neo4j_cpu_ms_per_request"] = (
+                    1000 * (tree_cpu_seconds(neo4j_pid) - neo0) / r["n"] if neo4j_pid else 0.0)
                 results[f"{name} | c={conc}"] = {k: round(v, 2) for k, v in r.items()}
                 print(f"{name:<48}{conc:>8}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}"
-                      f"{r['qps']:>8.0f}{r['errors']:>8}")
+                      f"{r['qps']:>8.0f}{r['errors']:>8}{r['api_cpu_ms_per_request']:>16.1f}"
+                      f"{r['neo4j_cpu_ms_per_request']:>18.1f}")
     finally:
         ours.terminate()
         peer.terminate()
