@@ -1,11 +1,13 @@
 """Query-text embedding for the API: off the event loop, batched across requests, with a small
 LRU cache.
 
-Concurrent searches' texts are encoded together: the first text to arrive waits at most
-``batch_wait_s`` for others (or until ``batch_max`` are waiting), then the batch is encoded in
-one call on the embedding thread while the next one gathers. On a CPU one call for eight texts
-costs far less than eight calls; alone, a text waits only ``batch_wait_s``. The same text asked
-twice in one batch is encoded once; a repeated text comes from the cache (``hits``/``misses``).
+Concurrent searches' texts are encoded together, one batch at a time on the embedding thread:
+while a batch is being encoded the texts that arrive wait for it to finish and then go as the
+next batch (at most ``batch_max``; a full batch does not wait); a text that finds the encoder
+idle waits at most ``batch_wait_s`` for others. On a CPU one call for eight texts costs far
+less than eight calls. A text already waiting or being encoded is encoded once for every
+asker; a repeated text comes from the cache (``hits``/``misses``). Every asker of a batch gets
+its vector or the batch's failure, whatever it is; one asker giving up fails no other.
 """
 
 from __future__ import annotations
@@ -27,8 +29,11 @@ class QueryEmbedder:
         self.batch_max = max(1, batch_max)
         self._cache: OrderedDict[str, list[float]] = OrderedDict()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="query-embed")
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._waiting: dict[str, asyncio.Future[list[float]]] = {}
+        self._encoding: dict[str, asyncio.Future[list[float]]] = {}
         self._flush: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self.hits = 0
         self.misses = 0
         self.batches = 0  # encoder calls
@@ -51,45 +56,75 @@ class QueryEmbedder:
             return cached
         self.misses += 1
         loop = asyncio.get_running_loop()
-        future = self._waiting.get(key)
-        if future is None:  # a text already waiting is encoded once for both askers
+        if loop is not self._loop:  # a new event loop (tests): nothing of the old one is kept
+            self._abandon(RuntimeError("the event loop of this request ended"))
+            self._loop = loop
+        future = self._waiting.get(key) or self._encoding.get(key)
+        if future is None:
             future = self._waiting[key] = loop.create_future()
-            if len(self._waiting) >= self.batch_max:
-                self._send(loop)
-            elif self._flush is None:
-                self._flush = loop.call_later(self.batch_wait_s, self._send, loop)
-        # shield: one asker giving up (its request timed out) must not fail the others
+            if len(self._waiting) >= self.batch_max and not self._encoding:
+                self._send()
+            elif not self._encoding and self._flush is None:
+                self._flush = loop.call_later(self.batch_wait_s, self._send)
+        # shield: one asker giving up (its request timed out) must not cancel the others'
         return await asyncio.shield(future)
 
-    def _send(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _send(self) -> None:
         """Encode what is waiting as one batch (on the embedding thread)."""
         if self._flush is not None:
             self._flush.cancel()
             self._flush = None
-        batch, self._waiting = self._waiting, {}
-        if batch:
-            loop.create_task(self._encode(batch))
+        if self._encoding or not self._waiting or self._loop is None:
+            return  # one batch at a time: the next goes when this one is done
+        keys = list(self._waiting)[:self.batch_max]
+        batch = {k: self._waiting.pop(k) for k in keys}
+        self._encoding = batch
+        task = self._loop.create_task(self._encode(batch))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _encode(self, batch: dict[str, asyncio.Future[list[float]]]) -> None:
         keys = list(batch)
+        failure: BaseException | None = None
         try:
             vectors = await asyncio.get_running_loop().run_in_executor(
                 self._pool, self.embedder.embed, keys)
-        except Exception as exc:  # every asker of this batch gets the failure
+            results = [vec.tolist() for vec in vectors]
+            if len(results) != len(keys):
+                raise RuntimeError(f"the embedder returned {len(results)} vectors for "
+                                   f"{len(keys)} texts")
+            self.batches += 1
+            self.encoded += len(keys)
+            for key, vector in zip(keys, results, strict=True):
+                if self.cache_size:
+                    self._cache[key] = vector
+                    if len(self._cache) > self.cache_size:
+                        self._cache.popitem(last=False)
+                if not batch[key].done():
+                    batch[key].set_result(vector)
+        except BaseException as exc:  # every asker of this batch gets it, whatever it is
+            failure = exc if isinstance(exc, Exception) else RuntimeError(
+                f"query embedding stopped ({type(exc).__name__})")
+            if not isinstance(exc, Exception):
+                raise
+        finally:
             for future in batch.values():
                 if not future.done():
-                    future.set_exception(exc)
-            return
-        self.batches += 1
-        self.encoded += len(keys)
-        for key, vec in zip(keys, vectors, strict=True):
-            vector: list[float] = vec.tolist()
-            if self.cache_size:
-                self._cache[key] = vector
-                if len(self._cache) > self.cache_size:
-                    self._cache.popitem(last=False)
-            if not batch[key].done():
-                batch[key].set_result(vector)
+                    future.set_exception(failure or RuntimeError("query embedding stopped"))
+            if self._encoding is batch:
+                self._encoding = {}
+            if self._waiting:  # what arrived meanwhile goes now, as one batch
+                self._send()
+
+    def _abandon(self, reason: Exception) -> None:
+        """Fail whatever waits (a closed embedder, or an event loop that ended)."""
+        if self._flush is not None:
+            self._flush.cancel()
+            self._flush = None
+        for future in [*self._waiting.values(), *self._encoding.values()]:
+            if not future.done() and not future.get_loop().is_closed():
+                future.set_exception(reason)
+        self._waiting, self._encoding = {}, {}
 
     def stats(self) -> dict[str, float]:
         """Cache hits and misses, and the batches the misses were encoded in."""
@@ -97,6 +132,7 @@ class QueryEmbedder:
                 "mean_batch": round(self.encoded / self.batches, 2) if self.batches else 0.0}
 
     def close(self) -> None:
+        self._abandon(RuntimeError("the query embedder is closed"))
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 

@@ -9,21 +9,28 @@ from kg_builder.core.resources import GRAPHQL_SCHEMA
 from kg_builder.core.settings import Settings
 
 
-def serve(settings: Settings, host: str | None = None, port: int | None = None) -> None:
-    """Serve the API on ``host:port`` (default: MIKO_API_HOST, MIKO_API_PORT) until stopped."""
+def serve(settings: Settings, host: str | None = None, port: int | None = None,
+          workers: int = 1) -> None:
+    """Serve the API on ``host:port`` (default: MIKO_API_HOST, MIKO_API_PORT) until stopped,
+    in ``workers`` processes (``workers_for``)."""
     host, port = host or settings.api_host, port or settings.api_port
     try:
-        run_server(settings, host, port)
+        run_server(settings, host, port, workers)
     except OSError as exc:
         raise KGBuilderError(
             f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another port "
             "(--port or MIKO_API_PORT)") from exc
 
 
-def address(settings: Settings, host: str | None = None, port: int | None = None) -> str:
-    """The line ``miko serve`` prints before serving."""
+def workers_for(settings: Settings) -> tuple[int, str]:
+    """How many worker processes to serve with, and why (chosen once per ``miko serve``)."""
+    return choose_workers(settings)
+
+
+def address(settings: Settings, workers: int, why: str, host: str | None = None,
+            port: int | None = None) -> str:
+    """What ``miko serve`` prints before serving."""
     host, port = host or settings.api_host, port or settings.api_port
-    workers, why = choose_workers(settings)
     return (f"GraphQL API: http://{host}:{port}/graphql"
             + ("  (GraphiQL in a browser)" if settings.api_graphiql else "")
             + f"\n  {workers} worker{'s' if workers > 1 else ''} ({why})")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import multiprocessing
 import os
 import selectors
@@ -38,6 +39,7 @@ import uvicorn
 from kg_api.app import create_app
 from kg_api.protocol import header_timeout_protocol
 from kg_builder.core.settings import Settings
+from kg_builder.graph.memory import machine_memory
 
 log = logging.getLogger("kg_api")
 RESTART_PAUSE_S = 1.0
@@ -306,10 +308,18 @@ def available_memory() -> int | None:
 
 
 def usable_cores() -> int:
+    """The cores this process may run on, within a cgroup's CPU quota (containers)."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return cores
 
 
 def choose_workers(settings: Settings, cores: int | None = None,
@@ -319,19 +329,18 @@ def choose_workers(settings: Settings, cores: int | None = None,
     if settings.api_workers:
         return settings.api_workers, "MIKO_API_WORKERS"
     cores = cores or usable_cores()
-    memory = memory if memory is not None else available_memory()
-    by_memory = MAX_AUTO_WORKERS if memory is None else memory // WORKER_MEMORY
-    n = max(1, min(cores, MAX_AUTO_WORKERS, by_memory))
-    held = "" if memory is None else f", {memory / 2**30:.1f} GiB available"
-    return n, (f"chosen from the machine: {cores} cores{held}, ~{WORKER_MEMORY / 2**30:.1f} GiB "
-               "a worker; MIKO_API_WORKERS pins it")
+    if memory is None:  # what is free now, within the cgroup's limit (containers)
+        free = available_memory()
+        memory = machine_memory() if free is None else min(free, machine_memory())
+    n = max(1, min(cores, MAX_AUTO_WORKERS, memory // WORKER_MEMORY))
+    return n, (f"chosen from the machine: {cores} cores, {memory / 2**30:.1f} GiB available, "
+               f"~{WORKER_MEMORY / 2**30:.1f} GiB a worker; MIKO_API_WORKERS pins it")
 
 
-def run_server(settings: Settings, host: str, port: int) -> None:
-    """Serve the API with uvicorn until stopped (``choose_workers`` processes)."""
+def run_server(settings: Settings, host: str, port: int, workers: int = 1) -> None:
+    """Serve the API with uvicorn until stopped, in ``workers`` processes (``choose_workers``)."""
     import uvicorn
 
-    workers, _ = choose_workers(settings)
     if workers > 1:  # one acceptor hands each connection to the least busy worker
         run_workers(settings, host, port, workers)
     else:

@@ -35,7 +35,7 @@ for who in student base; do
     miko build "$WORK/valid/$(basename "$REFS")" --format miko --out "$WORK/$who.jsonl" \
     > "$WORK/$who-build.log" 2>&1 || echo "$who: miko build exited $? (see $WORK/$who-build.log)"
   tail -4 "$WORK/$who-build.log"
-  miko eval "$WORK/$who.jsonl" --references "$REFS" --json "$WORK/$who-eval.json" >/dev/null
+  miko eval "$WORK/$who.jsonl" --references "$REFS" --json-out "$WORK/$who-eval.json" >/dev/null
   miko eval "$WORK/$who.jsonl" --references "$REFS" --per-post "$WORK/$who-pairs.csv" \
     | tee "$WORK/$who-eval.txt"
 done

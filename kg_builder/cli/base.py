@@ -1,5 +1,5 @@
 """What every command group shares: the settings, the error boundary, the common options and
-the three ways a report leaves (text, ``--json``, ``--json FILE``)."""
+the three ways a report leaves (text, ``--json``, ``--json-out FILE``)."""
 
 from __future__ import annotations
 
@@ -55,11 +55,26 @@ def command(group: click.Group | None, name: str,
     return wrap
 
 
-json_opt = click.option(
-    "--json", "json_out", is_flag=False, flag_value="-", default=None, metavar="[FILE]",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The report as one JSON object: alone on stdout (`--json`, `--json -`), or written to "
-    "FILE beside the text.")
+def json_opt(func: F) -> F:
+    """``--json`` (the report as one JSON object, alone on stdout) and ``--json-out FILE`` (the
+    JSON written to FILE, the text printed as well), folded into one ``json_out`` argument:
+    '-' for stdout, FILE, or None."""
+
+    @functools.wraps(func)
+    def folded(*args: Any, as_json: bool, json_file: Path | None, **kwargs: Any) -> Any:
+        if as_json and json_file is not None:
+            raise click.UsageError("--json prints the JSON report on stdout, --json-out FILE "
+                                   "writes it to FILE: give one of them")
+        return func(*args, json_out=Path("-") if as_json else json_file, **kwargs)
+
+    wrapped: Any = click.option(
+        "--json-out", "json_file", type=click.Path(dir_okay=False, path_type=Path),
+        help="Also write the report as one JSON object to this file.")(folded)
+    result: F = click.option("--json", "as_json", is_flag=True,
+                             help="Print the report as one JSON object (alone on stdout).")(wrapped)
+    return result
+
+
 progress_opt = click.option("--progress/--no-progress", default=None,
                             help="Show a progress bar (default: when stderr is a terminal).")
 format_opt = click.option("--format", "fmt", type=click.Choice(FORMATS), default="jsonl",
@@ -69,8 +84,8 @@ images_opt = click.option("--images", "images_dir", type=click.Path(file_okay=Fa
 
 
 def report(data: dict[str, Any], json_out: Path | None, lines: Callable[[], Sequence[str]]) -> None:
-    """Print a report: the JSON alone on stdout (``--json``/``--json -``), or the text
-    (``lines()``) with the JSON written to ``--json FILE``."""
+    """Print a report: the JSON alone on stdout (``json_out`` '-', from ``--json``), or the
+    text (``lines()``) with the JSON written to ``--json-out FILE``."""
     text = json.dumps(data, indent=2, default=str)
     if json_out is not None and str(json_out) == "-":
         click.echo(text)

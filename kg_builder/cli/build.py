@@ -71,7 +71,7 @@ def llm_group() -> None:
 @command(llm_group, "serve", click.option("--port", type=int, default=8080, show_default=True))
 def llm_serve(ctx: click.Context, port: int) -> None:
     """Keep the local model's OpenAI-compatible server up until Ctrl-C."""
-    serve_local_model(settings_of(ctx), port, lambda line: click.echo(line))
+    serve_local_model(settings_of(ctx), port, say, click.echo)
 
 
 COMMANDS = (build_cmd, ingest_cmd, llm_group)

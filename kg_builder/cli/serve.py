@@ -7,12 +7,12 @@ from pathlib import Path
 
 import click
 
-from kg_api.service import address, check_schema, sdl
+from kg_api.service import address, check_schema, sdl, workers_for
 from kg_api.service import serve as serve_api
 from kg_builder.cli.base import command, settings_of
 from kg_builder.cli.graph import load, show_stats
 from kg_builder.cli.neo4j import start
-from kg_builder.jobs.load import release_reader
+from kg_builder.jobs.load import BulkLoadError, release_reader
 from kg_builder.jobs.up import describe_up, steps
 
 
@@ -25,8 +25,9 @@ def serve_cmd(ctx: click.Context, host: str | None, port: int | None) -> None:
 
 def serve(ctx: click.Context, host: str | None = None, port: int | None = None) -> None:
     settings = settings_of(ctx)
-    click.echo(address(settings, host, port))
-    serve_api(settings, host, port)
+    workers, why = workers_for(settings)
+    click.echo(address(settings, workers, why, host, port))
+    serve_api(settings, host, port, workers)
 
 
 @click.group("api")
@@ -67,6 +68,8 @@ def up(ctx: click.Context, data: Path | None, then_serve: bool, bulk: bool) -> N
         load(ctx, reader, bulk="if empty" if bulk else False)
     except click.ClickException as exc:  # the load's own report said what; the rest goes on
         click.echo(f"warning: {exc.format_message()}", err=True)
+    except BulkLoadError as exc:  # --bulk refused: said, and the rest goes on
+        click.echo(f"warning: {exc}", err=True)
     step(3)
     st = show_stats(ctx)
     click.echo("\n".join(describe_up(settings, st, time.monotonic() - started, then_serve)))

@@ -169,7 +169,7 @@ class Settings(BaseSettings):
     # --- GraphQL API (miko serve) ---------------------------------------------------------
     api_host: str = "127.0.0.1"
     api_port: int = 8000
-    api_workers: int = Field(default=0, ge=0, le=64, description=(
+    api_workers: int = Field(default=0, ge=0, description=(
         "API worker processes; one acceptor hands each connection to the worker with the "
         "fewest open. 0: chosen from the machine (one a core, up to 8, as many as memory "
         "holds at ~1.2 GiB a worker (its peak with the embedding model); `miko serve` says what it "

@@ -12,6 +12,7 @@ from kg_builder.core.settings import Settings
 from kg_builder.embeddings import load_embedder
 from kg_builder.inputs import readers
 from kg_builder.inputs.readers import JsonlReader, MikoReader, Reader, ReaderStats
+from kg_builder.loading.bulk import BulkLoadError
 from kg_builder.loading.loader import LoadSummary
 from kg_builder.loading.service import graph_is_empty, load_records
 from kg_builder.quality.critic import CriticError
@@ -104,5 +105,6 @@ def _score(settings: Settings, progress: bool | None, outcome: LoadOutcome,
         return None
 
 
-__all__ = ["LoadOutcome", "Reader", "load_and_score", "posts_reader", "release_reader",
+__all__ = ["BulkLoadError", "LoadOutcome", "Reader", "load_and_score", "posts_reader",
+           "release_reader",
            "run_reader"]

@@ -3,12 +3,13 @@ and which records of a refused batch are at fault.
 
 ``plan_batch`` maps records to intention nodes, edges, key-information links, images and the
 prunes of stale edges, with one set of de-duplication rules: an intention node per id (the first
-sentence seen is its text); one edge per (post, relation, intention), the post's last sentence
-winning (as ``MERGE`` + ``SET`` does); one key-information link per (post, kind, name), the
-first display seen naming the node; per (post, source), the intentions it keeps. The online
-loader (``loader.GraphLoader``) writes a plan with Cypher; the bulk path (``bulk.BulkLoader``)
-writes it into import files. ``isolate`` splits a refused batch until the records at fault are
-found, for either sink; ``refused_alike`` tells when a refusal is not the data's.
+sentence seen is its text); one edge per (post, relation, intention), a later sentence of the
+post over an earlier one as ``MERGE`` + ``SET`` does (``merged``); one key-information link per
+(post, kind, name), the first display seen naming the node; per (post, source), the
+intentions it keeps. The online loader (``loader.GraphLoader``) writes a plan with Cypher;
+the bulk path (``bulk.BulkLoader``) writes it into import files. ``isolate`` splits a refused
+batch until the records at fault are found, for either sink; ``refused_alike`` tells when a
+refusal is not the data's.
 """
 
 from __future__ import annotations
@@ -97,6 +98,16 @@ class BatchPlan:
         return tails_to_embed((iid, self.nodes[iid].tail) for iid in ids)
 
 
+def merged(earlier: EdgePlan, later: EdgePlan) -> EdgePlan:
+    """A post's second sentence of one intention over its first, as the write statement's
+    ``MERGE`` + ``SET`` does: the later text, source and model; the later label unless it has
+    none, the later votes unless there are none."""
+    return EdgePlan(later.post, later.relation, later.intention, later.text,
+                    later.label if later.label is not None else earlier.label,
+                    later.label_votes or earlier.label_votes, later.source, later.model,
+                    later.prompt_version)
+
+
 def plan_batch(records: list[PostRecord]) -> BatchPlan:
     """What ``records`` become in the graph (the rules in the module's docstring)."""
     plan = BatchPlan(records)
@@ -108,9 +119,11 @@ def plan_batch(records: list[PostRecord]) -> BatchPlan:
             source = intent.source or rec.source
             keep[source].append(iid)
             plan.nodes.setdefault(iid, NodePlan(iid, intent.relation, intent.text, intent.tail))
-            edges[(intent.relation, iid)] = EdgePlan(
-                rec.id, intent.relation, iid, intent.text, intent.label, intent.label_votes,
-                source, intent.model, intent.prompt_version)
+            edge = EdgePlan(rec.id, intent.relation, iid, intent.text, intent.label,
+                            intent.label_votes, source, intent.model, intent.prompt_version)
+            if (earlier := edges.get((intent.relation, iid))) is not None:
+                edge = merged(earlier, edge)
+            edges[(intent.relation, iid)] = edge
         plan.edges.extend(edges.values())
         plan.prunes.extend({"post": rec.id, "source": src, "keep": ids} for src, ids in keep.items())
         if rec.key_info is not None:

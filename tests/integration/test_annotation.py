@@ -233,7 +233,7 @@ def test_round_trip_votes_aggregates_selection_report_and_no_doubles(
     records = [r for r in MikoReader(sel) if hasattr(r, "intentions")]
     assert len(records) == len(candidates)
     assert sum(i.label == 1 for r in records for i in r.intentions) == chosen["kept_intentions"]
-    scored = CliRunner().invoke(main, ["eval", str(sel), "--references", str(sel), "--json", "-"],
+    scored = CliRunner().invoke(main, ["eval", str(sel), "--references", str(sel), "--json"],
                                 env=env)
     assert scored.exit_code == 0, scored.output
     assert json.loads(scored.stdout)["average"] == pytest.approx(100.0, abs=0.01)

@@ -158,7 +158,7 @@ def test_sarcasm_probe_runs_end_to_end(data_dir: Path, tmp_path: Path) -> None:
         encoding="utf-8")
     out = tmp_path / "probe.json"
     result = runner.invoke(main, ["probe", "sarcasm", "--run", str(run), "--folds", "5",
-                                  "--json", str(out)])
+                                  "--json-out", str(out)])
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text(encoding="utf-8"))
     assert report["tweets"] == 60 and report["sarcastic"] == 30

@@ -95,7 +95,7 @@ def test_workers_are_chosen_from_cores_and_memory_unless_pinned() -> None:
 
     auto = Settings(api_workers=0)
     assert choose_workers(auto, cores=2, memory=20 * 2**30)[0] == 2
-    assert choose_workers(auto, cores=64, memory=None)[0] == MAX_AUTO_WORKERS
+    assert choose_workers(auto, cores=64, memory=100 * 2**30)[0] == MAX_AUTO_WORKERS
     assert choose_workers(auto, cores=16, memory=3 * WORKER_MEMORY + 1)[0] == 3
     assert choose_workers(auto, cores=4, memory=WORKER_MEMORY // 2)[0] == 1  # never none
     _, why = choose_workers(auto, cores=2, memory=20 * 2**30)

@@ -106,3 +106,56 @@ def test_an_asker_that_gives_up_does_not_fail_the_others() -> None:
 
     assert asyncio.run(go()) == [6.0, 1.0]
     embedder.close()
+
+
+def test_a_new_event_loop_after_an_abandoned_batch_is_served() -> None:
+    model = Recording()
+    embedder = QueryEmbedder(model, batch_wait_s=0.2)
+
+    async def give_up() -> None:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(embedder.embed("left behind"), 0.01)
+
+    asyncio.run(give_up())  # its loop ends with the batch still waiting for its timer
+    assert asyncio.run(asyncio.wait_for(embedder.embed("next"), 5)) == [4.0, 1.0]
+    embedder.close()
+
+
+def test_texts_arriving_while_a_batch_encodes_go_together_next() -> None:
+    gate = threading.Event()
+
+    class Slow(Recording):
+        def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+            if not self.calls:
+                gate.wait(5)
+            return super().embed(texts)
+
+    model = Slow()
+    embedder = QueryEmbedder(model, batch_wait_s=0.0)
+
+    async def go() -> None:
+        first = asyncio.ensure_future(embedder.embed("first"))
+        await asyncio.sleep(0.05)  # the first batch is on the encoder
+        later = [asyncio.ensure_future(embedder.embed(t)) for t in ("b", "c", "first")]
+        await asyncio.sleep(0.05)
+        gate.set()
+        await asyncio.gather(first, *later)
+
+    asyncio.run(go())
+    assert model.calls == [["first"], ["b", "c"]]  # "first" again: joined its batch, not re-encoded
+    embedder.close()
+
+
+def test_close_fails_what_waits() -> None:
+    model = Recording()
+    embedder = QueryEmbedder(model, batch_wait_s=5)
+
+    async def go() -> None:
+        waiting = asyncio.ensure_future(embedder.embed("x"))
+        await asyncio.sleep(0.01)
+        embedder.close()
+        with pytest.raises(RuntimeError, match="closed"):
+            await waiting
+
+    asyncio.run(go())
+    assert model.calls == []

@@ -116,3 +116,11 @@ def test_failures_about_the_setup_are_raised_not_blamed_on_records() -> None:
 
     with pytest.raises(SystemicRefusal, match="Forbidden"):
         isolate([post("a", [])], forbidden, [], "x")
+
+
+def test_a_later_sentence_keeps_the_earlier_label_and_votes_it_lacks() -> None:
+    rec = PostRecord(id="a", text="t", source="test", intentions=[
+        IntentionRecord(relation=Relation.X_NEED, text=NEED, label=1, label_votes=[1, 1, 0]),
+        IntentionRecord(relation=Relation.X_NEED, text=NEED + ".")])
+    (edge,) = plan_batch([rec]).edges
+    assert (edge.text, edge.label, edge.label_votes) == (NEED + ".", 1, [1, 1, 0])

@@ -69,7 +69,7 @@ def test_train_and_eval_commands_split_by_post(data_dir: Path, tmp_path: Path) -
     assert info["posts"] == 60 and info["trained_on"][0]["file"] == "train.json"
     assert Critic.load(out).version == info["version"]
     result = runner.invoke(main, ["critic", "eval", "--references", str(release), "--critic",
-                                  str(out), "--folds", "3", "--json", "-"])
+                                  str(out), "--folds", "3", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["scored"] == "the critic in use" and report["posts"] == 60
@@ -89,8 +89,8 @@ def test_train_and_eval_commands_split_by_post(data_dir: Path, tmp_path: Path) -
     assert runner.invoke(main, ["critic", "train", "--references", str(other_posts), "--out",
                                 str(other), "--folds", "2", "--json"]).exit_code == 0
     scored = json.loads(runner.invoke(main, ["critic", "eval", "--references", str(release),
-                                             "--critic", str(other), "--folds", "0", "--json",
-                                             "-"]).output)
+                                             "--critic", str(other), "--folds", "0",
+                                             "--json"]).output)
     assert scored["version"] == Critic.load(other).version != report["version"]
     assert scored["auc"] != report["auc"] and "retrained_out_of_fold" not in scored
     groups = ["a", "a", "b", "c", "c", "c", "d"]

@@ -88,7 +88,7 @@ def test_cli_json_report_shape(release: Any, tmp_path: Path) -> None:
     path, _ = release
     csv_path = tmp_path / "pairs.csv"
     result = CliRunner().invoke(main, ["eval", str(path), "--references", str(path),
-                                       "--json", "-", "--per-post", str(csv_path)])
+                                       "--json", "--per-post", str(csv_path)])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert set(data) >= {"backbone", "posts", "scored_posts", "relations", "average", "interval",
@@ -165,7 +165,7 @@ def test_an_empty_reference_is_no_reference_and_is_counted(scorer: BERTScorer, r
     assert {p.relation for p in first} == kept and Relation.X_WANT not in kept
     assert all(p.f1["model"] > 0.999 for p in first)
     result = CliRunner().invoke(main, ["eval", str(path), "--references", str(path),
-                                       "--json", "-"])
+                                       "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["empty_references"] == 1 and data["rejected"] == 0
