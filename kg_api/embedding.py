@@ -22,7 +22,7 @@ from kg_builder.embeddings.base import Embedder
 
 class QueryEmbedder:
     def __init__(self, embedder: Embedder, cache_size: int = 1024, *,
-                 batch_wait_s: float = 0.003, batch_max: int = 32) -> None:
+                 batch_wait_s: float = 0.0, batch_max: int = 32) -> None:
         self.embedder = embedder
         self.cache_size = cache_size
         self.batch_wait_s = max(0.0, batch_wait_s)

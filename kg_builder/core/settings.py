@@ -222,9 +222,10 @@ class Settings(BaseSettings):
         "A connection whose request line and headers have not all arrived this long after it "
         "opened (or after its previous response) is closed."))
     api_query_cache_size: int = Field(default=1024, ge=0, description="Embedded query texts kept.")
-    api_embed_batch_wait_ms: float = Field(default=3.0, ge=0, le=100, description=(
-        "How long a search's text waits for other requests' texts, to be embedded with them "
-        "in one call (0: each alone)."))
+    api_embed_batch_wait_ms: float = Field(default=0.0, ge=0, le=100, description=(
+        "How long a search's text that finds the encoder idle waits for other requests' texts "
+        "(0: not at all; texts that arrive while a batch is being encoded always go together "
+        "as the next batch)."))
     api_embed_batch_max: int = Field(default=32, ge=1, le=256, description=(
         "Texts embedded together at most (a full batch goes at once)."))
     api_search_candidates: int = Field(
