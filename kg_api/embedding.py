@@ -6,8 +6,9 @@ while a batch is being encoded the texts that arrive wait for it to finish and t
 next batch (at most ``batch_max``; a full batch does not wait); a text that finds the encoder
 idle waits at most ``batch_wait_s`` for others. On a CPU one call for eight texts costs far
 less than eight calls. A text already waiting or being encoded is encoded once for every
-asker; a repeated text comes from the cache (``hits``/``misses``). Every asker of a batch gets
-its vector or the batch's failure, whatever it is; one asker giving up fails no other.
+asker; a repeated text comes from the cache (``hits``/``misses``). When the model refuses a
+batch, each of its texts is encoded alone, so that only a text it refuses fails its request;
+one asker giving up fails no other.
 """
 
 from __future__ import annotations
@@ -83,26 +84,45 @@ class QueryEmbedder:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def _vectors(self, keys: list[str]) -> list[list[float]]:
+        """One encoder call on the embedding thread, checked."""
+        vectors = await asyncio.get_running_loop().run_in_executor(
+            self._pool, self.embedder.embed, keys)
+        results: list[list[float]] = [vec.tolist() for vec in vectors]
+        if len(results) != len(keys):
+            raise RuntimeError(f"the embedder returned {len(results)} vectors for "
+                               f"{len(keys)} texts")
+        self.batches += 1
+        self.encoded += len(keys)
+        return results
+
+    def _resolve(self, key: str, future: asyncio.Future[list[float]], vector: list[float]) -> None:
+        if self.cache_size:
+            self._cache[key] = vector
+            if len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        if not future.done():
+            future.set_result(vector)
+
     async def _encode(self, batch: dict[str, asyncio.Future[list[float]]]) -> None:
         keys = list(batch)
         failure: BaseException | None = None
         try:
-            vectors = await asyncio.get_running_loop().run_in_executor(
-                self._pool, self.embedder.embed, keys)
-            results = [vec.tolist() for vec in vectors]
-            if len(results) != len(keys):
-                raise RuntimeError(f"the embedder returned {len(results)} vectors for "
-                                   f"{len(keys)} texts")
-            self.batches += 1
-            self.encoded += len(keys)
-            for key, vector in zip(keys, results, strict=True):
-                if self.cache_size:
-                    self._cache[key] = vector
-                    if len(self._cache) > self.cache_size:
-                        self._cache.popitem(last=False)
-                if not batch[key].done():
-                    batch[key].set_result(vector)
-        except BaseException as exc:  # every asker of this batch gets it, whatever it is
+            try:
+                for key, vector in zip(keys, await self._vectors(keys), strict=True):
+                    self._resolve(key, batch[key], vector)
+            except Exception:
+                if len(keys) == 1:
+                    raise
+                # One text the model refuses must not fail the other requests of its batch:
+                # each is encoded alone, and only the refused ones fail.
+                for key in keys:
+                    try:
+                        self._resolve(key, batch[key], (await self._vectors([key]))[0])
+                    except Exception as exc:
+                        if not batch[key].done():
+                            batch[key].set_exception(exc)
+        except BaseException as exc:  # every asker still waiting gets it, whatever it is
             failure = exc if isinstance(exc, Exception) else RuntimeError(
                 f"query embedding stopped ({type(exc).__name__})")
             if not isinstance(exc, Exception):

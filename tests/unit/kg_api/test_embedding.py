@@ -85,9 +85,10 @@ def test_a_failed_batch_fails_each_of_its_askers_and_the_next_batch_is_tried_aga
 
     results = asyncio.run(go())
     assert all(isinstance(r, RuntimeError) for r in results)
+    assert model.calls == [["x", "y"], ["x"], ["y"]]  # the batch, then each alone
     model.fail = False
     assert asyncio.run(embedder.embed("x")) == [1.0, 1.0]
-    assert len(model.calls) == 2
+    assert len(model.calls) == 4
     embedder.close()
 
 
@@ -159,3 +160,27 @@ def test_close_fails_what_waits() -> None:
 
     asyncio.run(go())
     assert model.calls == []
+
+
+def test_a_text_the_model_refuses_fails_only_its_own_request() -> None:
+    class Picky(Recording):
+        def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+            if "poison" in texts:
+                with self.lock:
+                    self.calls.append(list(texts))
+                raise ValueError("the tokenizer refused it")
+            return super().embed(texts)
+
+    model = Picky()
+    embedder = QueryEmbedder(model, batch_wait_s=0.05)
+
+    async def go() -> list[BaseException | list[float]]:
+        return list(await asyncio.gather(embedder.embed("ok"), embedder.embed("poison"),
+                                         embedder.embed("fine"), return_exceptions=True))
+
+    ok, poison, fine = asyncio.run(go())
+    assert (ok, fine) == ([2.0, 1.0], [4.0, 1.0])
+    assert isinstance(poison, ValueError)
+    assert model.calls[0] == ["ok", "poison", "fine"]  # the batch, then each alone
+    assert sorted(map(tuple, model.calls[1:])) == [("fine",), ("ok",), ("poison",)]
+    embedder.close()
